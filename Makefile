@@ -1,0 +1,46 @@
+# Every target installs what it needs into its own virtualenv (.venv), pinned by constraints.txt.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/.dagster
+
+.PHONY: install run test dev validate-defs clean lock
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+# The main job: the whole pipeline into published/ (offline: the shipped fictitious sample, see pipelines/sample_data).
+run: install
+	mkdir -p $(DAGSTER_HOME)
+	touch $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster job execute -m pipelines.definitions -j publier_decp
+	$(BIN)/frictionless validate published/datapackage.json
+
+test: install
+	$(BIN)/python -m pytest
+
+dev: install
+	mkdir -p $(DAGSTER_HOME)
+	touch $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev
+
+validate-defs: install
+	$(BIN)/dagster definitions validate
+
+clean:
+	rm -rf $(VENV) .dagster .pytest_cache
+
+# Re-pin after a dependency change: fresh resolution, then freeze what the tests ran with.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet -e '.[dev]'
+	{ echo "# Exact versions tested in CI (pip freeze of .venv). Installed with: pip install -c constraints.txt -e '.[dev]'"; \
+	  echo "# Regenerate after changing dependencies: make lock"; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^achats-innovants'; } > constraints.txt
+	rm -rf .venv-lock

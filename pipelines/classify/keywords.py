@@ -1,0 +1,251 @@
+"""Keyword tiers for the `objet` text, their false-positive guards, and the text normalisation they rely on.
+
+Patterns are written against normalised text: lower case, accents folded, apostrophes unified to ', dashes
+to -, whitespace folded. Real DECP objets lose characters in transit, so the patterns also accept what was
+seen in the AIFE sample: "linnovation"/"dexpérimentation" (apostrophe dropped, hence the optional glued
+elision d/l/n/qu before vowel-initial words), "Appel d offres" (apostrophe turned into a space) and
+"R�am�nagement" (U+FFFD where an accented letter was, mapped to "e", the commonest accented letter).
+
+One alternation scans each text left to right; at a given position the first tier listed wins and its
+match consumes the span. Guards come first, so "centre de recherche et d'innovation" is consumed by a guard
+before "innovation" can count; strong phrases come before medium words, so "partenariat d'innovation"
+counts once, as strong. A cheap RE2 prefilter on the raw text (pyarrow) spares the Python scan for the
+great majority of rows, which carry none of the stems; tests check that it keeps every row the scan needs.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# --- normalisation -------------------------------------------------------------------------------------
+
+
+def _fold_table() -> dict[int, str | None]:
+    table: dict[int, str | None] = {}
+    for cp in range(0xC0, 0x250):
+        base = "".join(c for c in unicodedata.normalize("NFKD", chr(cp)) if not unicodedata.combining(c))
+        if base and base != chr(cp) and base.isascii():
+            table[cp] = base
+    for cp in range(0x300, 0x370):  # combining marks left by NFD input
+        table[cp] = None
+    table.update({ord(k): v for k, v in {
+        "œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss", "ø": "o", "Ø": "O", "ﬁ": "fi", "ﬂ": "fl",
+        "\ufffd": "e", "\\": "",
+    }.items()})
+    table.update({ord(c): "'" for c in "\u2019\u2018\u201a\u201b`\u00b4\u02bc\u02b9\u2032"})
+    table.update({ord(c): "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"})
+    table.update({ord(c): " " for c in "\u00a0\u202f\u2007\u2009\u200a\u2002\u2003"})
+    table[0x200B] = None  # zero-width space splits words invisibly
+    return table
+
+
+_FOLD = _fold_table()
+
+
+def normalise(text: object) -> str:
+    """Lower-cased, accent-folded, apostrophe/dash-unified, whitespace-folded text ("" for non-strings)."""
+    if not isinstance(text, str):
+        return ""
+    if "&" in text:  # HTML entities left by some platforms: "R&amp;D", "d&#39;innovation"
+        text = text.replace("&amp;", "&").replace("&#39;", "'").replace("&apos;", "'")
+    return " ".join(text.translate(_FOLD).lower().split())
+
+
+# --- tiers -----------------------------------------------------------------------------------------------
+
+# Elision written as d', d' , "d " or glued "d" (apostrophe lost).
+_D = r"d(?:' ?| )?"
+_L = r"l(?:' ?| )?"
+# Elision glued to a vowel-initial word when the apostrophe was lost ("linnovation"). With the apostrophe
+# the word itself starts a match, so a guard starting at that word still gets its chance first.
+_ELIDED = r"(?:[dlnjs]|qu)?"
+
+_PREP = rf"(?:de la |de {_L}|de |du |des |{_D}|a la |a {_L}|pour {_L}|en |aux |{_L})"
+
+# Heads of names of entities, places, events and programmes that carry "innovation" or "R&D" in their name
+# without the purchase being innovative ("Direction de l'innovation", "Trophées de l'innovation").
+_ENTITY = (
+    r"(?:direction|delegation|agence|pole|campus|maison|cite|institut|centre|laboratoire|labo|lab|departement"
+    r"|bureau|cellule|parc|village|espace|batiment|immeuble|hotel|pepiniere|incubateur|technopole|ministere"
+    r"|secretariat|vice-presidence|vice-president|directeur|directrice|cluster|reseau|fondation|salon|forum"
+    r"|semaine|journee|festival|trophee|prix|concours|conference|colloque|seminaire|congres|rencontre|challenge"
+    r"|label|appel a projets|fonds|ecosysteme|hub|club|comite|conseil|observatoire|chaire|referent"
+    r"|charge de mission|territoire|quartier|zone)(?:s|x)?"
+)
+# Places where experiments happen: the purchase is for the place, not an experiment.
+_PLACE = (
+    r"(?:centre|station|site|zone|plate-?forme|plateau|unite|ferme|domaine|jardin|parcelle|batiment|laboratoire"
+    r"|salle|animalerie|serre|parc|champ|bassin|halle|local|locaux)(?:s|x)?"
+)
+_COMPOUND = rf"(?: (?:de la|de {_L}|de|du|des|{_D}) ?[a-z-]+(?: [a-z-]+)?,? et)?"
+
+GUARDS = [
+    # Names: "Pôle innovation", "Agence de l'innovation de défense", "Centre de recherche et d'innovation",
+    # "Direction générale de la recherche et de l'innovation", "Conférence R&D Management".
+    rf"{_ENTITY}(?: [a-z-]+)?{_COMPOUND} {_PREP}?(?:innovations?(?! achats?)|recherches? et (?:de |du )?developpements?"
+    r"|r ?& ?d(?![a-z0-9]))",
+    # Ministry and EU programme names: "...de la recherche et de l'innovation", "recherche et innovation".
+    rf"recherches?,? et (?:de |a )?(?:{_L}|{_D})?innovations?",
+    # Themes of services about innovation, fixed regulatory terms.
+    rf"{_ELIDED}innovations? (?:sociales?|manageriales?|participatives?|pedagogiques?|publiques?|en sante)",
+    r"(?:medicaments? de )?therapies? innovantes?",
+    # Award criteria and variants boilerplate.
+    r"caracteres? (?:plus )?innovants?",
+    r"(?:sous-)?criteres?[^.;]{0,60}?innov[a-z]*",
+    r"valeur technique[^.;]{0,60}?innov[a-z]*",
+    r"variantes?[^.;]{0,80}?innov[a-z]*",
+    r"(?:solutions?|propositions?|offres?) innovantes? (?:proposees? |presentees? )?(?:en variantes?|par (?:le |les )?"
+    r"(?:candidats?|soumissionnaires?|titulaires?|prestataires?))",
+    # Training and events about innovation or innovative purchasing.
+    rf"(?:formations?|sensibilisations?|webinaires?|seminaires?)(?: [a-z-]+){{0,3}}? "
+    rf"(?:a {_L}|aux |sur {_L}|sur les |a la |au )"
+    rf"(?:innovation|achats? (?:publics? )?innovants?|partenariats? {_D}innovation)",
+    # Experimentation as a place or a lab practice.
+    rf"{_PLACE}(?: [a-z-]+)? (?:{_D}|de {_L}|a {_L}|pour {_L})?experimentations?",
+    rf"{_PLACE} experimenta(?:l|le|les|ux)",
+    rf"recherches? et (?:a {_L}|de {_L}|{_L})?experimentations?",
+    rf"{_ELIDED}experimentations? animales?",
+    rf"{_ELIDED}anima(?:l|ux) {_D}experimentation",
+    r"(?:medicaments?|produits?|traitements?) experimentaux",
+    # Spaces for start-ups ("aménagement de plateaux pour l'accueil de startup").
+    rf"(?:accueil|hebergement|incubat[a-z]*|pepinieres?|accelerateurs?|plateaux?|locaux|espaces?|campus|villages?"
+    rf"|bureaux|hotels?|maisons?)(?: [a-z]+){{0,2}}? (?:de |des |pour |pour les |{_D}|aux )?start ?-?ups?",
+    r"co-? ?developpements? (?:professionnel|personnel)s?",
+]
+
+STRONG = [
+    rf"partenariats? (?:{_D})?innovation",
+    r"innovation partnerships?",
+    rf"{_ELIDED}achats? (?:publics? )?(?:innovants?|{_D}innovation)",
+    r"marches? (?:publics? )?innovants?",
+    r"solutions? innovantes?",
+    r"innovative solutions?",
+    rf"{_ELIDED}achats? (?:publics? )?(?:avant (?:la )?commercialisation|pre-? ?commerci(?:al|aux|ale|ales))",
+    r"pre-? ?commercial procurement",
+    r"(?:public )?procurement of innovati(?:ve solutions?|on)",
+    r"nouv[a-z]* ou sensiblement amelior[a-z]*",
+    r"(?:r\.? ?|article |art\.? ?)2122-9-1",
+    r"l\.? ?2172-3",
+    r"r\.? ?2172-(?:2[0-9]|3[0-2])",
+    r"decret[^0-9]{0,8}(?:2018-1225|2021-1634)",
+    rf"fonds? (?:{_D})?innovation achats?",
+]
+
+PROTOTYPE = [
+    r"prototypes?",
+    r"demonstrat(?:eurs?|ors?)",
+    r"preuves? de concepts?",
+    r"proofs? of concepts?",
+    r"poc",
+    r"trl ?-? ?[1-9]",
+    r"technology readiness levels?",
+    r"niveaux? de maturite technologique",
+    r"developpements? experimenta(?:l|ux)",
+]
+
+MEDIUM = {
+    "moyen_startup": [
+        r"start ?-?ups?",
+        r"jeunes? entreprises? innovantes?",
+        r"deep ?-?tech",
+    ],
+    "moyen_innov": [
+        rf"{_ELIDED}innov(?:ations?|ante?s?|atives?|er|at(?:eur|rice)s?)",
+    ],
+    "moyen_exp": [
+        rf"{_ELIDED}experimentations?",
+        rf"{_ELIDED}experimenta(?:l|le|les|ux)",
+        rf"{_ELIDED}experimenter",  # not "expérimenté": in objets it mostly means "experienced"
+        r"prototyp(?:age|ee|ees|er)",
+        r"(?:projets?|phases?|sites?|operations?|experimentations?|programmes?|actions?|dispositifs?|tests?|modes?)"
+        r" pilotes?",
+        r"pilot (?:projects?|phases?|study|studies|tests?|schemes?)",
+    ],
+    "moyen_rd": [
+        r"r ?& ?d",
+        r"recherches? et (?:de |du )?developpements?",
+        r"recherche-developpement",
+        r"research and development",
+        r"co-? ?develop(?:pements?|ment)",
+    ],
+}
+
+IA = [
+    rf"{_ELIDED}intelligences? artificielles?",
+    r"artificial intelligence",
+    r"ia(?! ?-? ?(?:dasen|daasen|ipr|ien)(?![a-z]))(?! ?[0-9])",  # IA-DASEN, IA-IPR, IA 75: inspection académique
+    r"machine learning",
+    r"deep learning",
+    r"apprentissages? (?:automatiques?|profonds?|machines?|statistiques?)",
+    r"reseaux? (?:de )?neuron(?:es|aux|al)",
+    r"llms?",
+    r"traitements? automatiques? (?:du |des )?langues?",
+    r"vision par ordinateur",
+    r"computer vision",
+]
+
+TIERS: tuple[str, ...] = ("guard", "fort", "prototype", *MEDIUM, "ia")
+BIT = {tier: 1 << i for i, tier in enumerate(TIERS)}
+
+
+def _alternation(patterns: list[str]) -> str:
+    return "(?:" + "|".join(patterns) + ")"
+
+
+_groups = [("guard", GUARDS), ("fort", STRONG), ("prototype", PROTOTYPE), *MEDIUM.items(), ("ia", IA)]
+SCAN = re.compile(
+    r"(?<![a-z0-9])(?:" + "|".join(f"(?P<{name}>{_alternation(p)})" for name, p in _groups) + r")(?![a-z0-9])"
+)
+
+# RE2 (pyarrow) regex on the raw text, case-insensitive: one stem per pattern above, accents as `.{1,2}`
+# (precomposed, decomposed or U+FFFD), spaces as any space normalise() folds (RE2's \s is ASCII only), word
+# edges as [^a-z0-9] (RE2's \b treats "_" as a letter). Must keep every text in which SCAN finds something.
+_SP = r"[\s\x{00a0}\x{202f}\x{2007}\x{2009}\x{200a}\x{2002}\x{2003}\x{200b}]"
+_EDGE = r"(?:^|[^a-z0-9])"
+PREFILTER = "|".join([
+    r"innov", r"xp.{1,2}rim", r"prototyp", r"pilot", r"d.{1,2}monstrat", rf"de{_SP}+concept", rf"of{_SP}+concept",
+    rf"{_EDGE}poc(?:[^a-z0-9]|$)", rf"{_EDGE}trl", rf"r{_SP}*&(?:amp;)?{_SP}*d", r"recherche", r"research",
+    rf"co.?{_SP}?d.{{1,2}}velop", r"start", r"deep.?tech", r"intelligen", r"artificial",
+    rf"{_EDGE}ia(?:[^a-z0-9]|$)", r"learning", r"apprentissage", r"neuron", rf"{_EDGE}llm",
+    rf"traitements?{_SP}+automatiques?", rf"vision{_SP}+par", rf"computer{_SP}+vision",
+    r"2122", r"2172", r"1225", r"1634", r"commerci", r"sensiblement", r"readiness", r"maturit", r"procurement",
+])
+
+
+def scan(text: str) -> int:
+    """Bitmask (BIT) of the tiers found in an already normalised text."""
+    mask = 0
+    for m in SCAN.finditer(text):
+        mask |= BIT[m.lastgroup]
+    return mask
+
+
+def scan_series(texts: pd.Series) -> np.ndarray:
+    """Tier bitmask of each raw text of a Series (missing -> 0), in positional order."""
+    raw = _arrow(texts)
+    masks = np.zeros(len(raw), dtype=np.int64)
+    positions = np.flatnonzero(_search(raw, PREFILTER))
+    if len(positions):
+        masks[positions] = [scan(normalise(v)) for v in raw.take(pa.array(positions)).to_pylist()]
+    return masks
+
+
+def search_raw(values: pd.Series, pattern: str) -> np.ndarray:
+    """Case-insensitive RE2 search of `pattern` in each raw value (pyarrow); missing values give False."""
+    return _search(_arrow(values), pattern)
+
+
+def _arrow(values: pd.Series) -> pa.Array:
+    # pandas' own str.contains(case=False) falls back to Python re, about 100x slower than RE2 here.
+    return pa.array(values.astype("str"), type=pa.large_string())
+
+
+def _search(raw: pa.Array, pattern: str) -> np.ndarray:
+    hits = pc.match_substring_regex(raw, pattern, ignore_case=True)
+    return pc.fill_null(hits, False).to_numpy(zero_copy_only=False)

@@ -1,0 +1,1 @@
+"""DECP (données essentielles de la commande publique): reading, normalising and consolidating contract awards."""

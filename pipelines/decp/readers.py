@@ -1,0 +1,385 @@
+"""Streaming readers: one DECP file in, raw records out, whatever the format.
+
+Formats are detected from the content, never from the file name: DECP JSON (2019 wrapper ``{"marches": [...]}``,
+2024 wrapper ``{"marches": {"marche": [...], "contrat-concession": [...]}}``), DECP XML (both versions, booleans
+``oui/non``), and the two flattened CSV shapes met in the wild (pandas ``json_normalize`` of the 2019 JSON, and the
+decp.info tabular export with one row per contract and supplier). JSON and XML are parsed as streams so that a
+yearly file of hundreds of MB is never loaded whole.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import ijson
+from lxml import etree
+
+SNIFF_BYTES = 64 * 1024
+# Past this size the stdlib fallback (used for JSON that ijson rejects, e.g. with NaN) would load too much at once.
+FALLBACK_MAX_BYTES = 64 * 1024 * 1024
+# A literal Python/JSON list embedded as text (semi-flattened files) longer than this is not a real DECP value.
+EMBEDDED_MAX_CHARS = 1_000_000
+
+JSON_2019 = "decp-2019-json"
+JSON_2024 = "decp-2024-json"
+XML_2019 = "decp-2019-xml"
+XML_2024 = "decp-2024-xml"
+CSV_FLATTENED = "decp-2019-csv-aplati"
+CSV_TABULAR = "decp-tabulaire-csv"
+
+MARCHE = "marche"
+CONCESSION = "concession"
+
+# Fields that exist only in the 2024 format: their presence tells an XML record's version.
+V2_ONLY_FIELDS = frozenset(
+    {"marcheInnovant", "ccag", "offresRecues", "attributionAvance", "sousTraitanceDeclaree", "typesPrix", "techniques"}
+)
+
+
+class FileRejected(Exception):
+    """The file (or the rest of it) cannot be read; ``motif`` is a code of the rejets table."""
+
+    def __init__(self, motif: str, detail: str):
+        super().__init__(detail)
+        self.motif = motif
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    position: int
+    kind: str | None  # MARCHE, CONCESSION, or None when the record itself must tell
+    data: object
+    format_source: str
+
+
+def read_records(path: Path, max_bytes: int) -> Iterator[RawRecord]:
+    """Yield the records of one file; raise FileRejected for what cannot be read (possibly after some records)."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise FileRejected("fichier_illisible", f"fichier illisible : {exc.strerror or exc}") from exc
+    if size > max_bytes:
+        raise FileRejected(
+            "fichier_trop_volumineux",
+            f"{size} octets, au-delà de la limite configurée ({max_bytes} octets, ACHATS_MAX_FILE_BYTES)",
+        )
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise FileRejected("fichier_illisible", f"fichier illisible : {exc.strerror or exc}") from exc
+    kind = sniff(head)
+    if kind == "json":
+        yield from _read_json(path, size)
+    elif kind == "xml":
+        yield from _read_xml(path, head)
+    elif kind == "csv":
+        yield from _read_csv(path, head)
+    else:
+        raise FileRejected("format_non_reconnu", _describe_unknown(path, head))
+
+
+def sniff(head: bytes) -> str | None:
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if not text:
+        return None
+    if text[:1] in (b"{", b"["):
+        return "json"
+    if text[:1] == b"<":
+        return "xml"
+    first_line = text.split(b"\n", 1)[0].decode("utf-8", "replace")
+    columns = {c.strip().strip('"') for c in first_line.split(",")}
+    if _csv_shape(columns):
+        return "csv"
+    return None
+
+
+def _describe_unknown(path: Path, head: bytes) -> str:
+    if not head.strip():
+        return "fichier vide"
+    if b"\x00" in head[:1024]:
+        return "fichier binaire, pas un fichier DECP JSON, XML ou CSV"
+    return "contenu non reconnu : ni DECP JSON, ni DECP XML, ni CSV DECP aplati ou tabulaire"
+
+
+# --- JSON -------------------------------------------------------------------------------------------------------
+
+# ijson prefixes of records, with the record kind they imply (None: the record tells).
+_JSON_ITEM_PREFIXES = {
+    "marches.item": None,
+    "item": None,
+    "marches.marche.item": MARCHE,
+    "marches.contrat-concession.item": CONCESSION,
+}
+# A lone record instead of a list (seen in XML-to-JSON conversions).
+_JSON_SINGLE_PREFIXES = {"marches.marche": MARCHE, "marches.contrat-concession": CONCESSION}
+
+
+def _open_without_bom(path: Path) -> io.BufferedReader:
+    handle = path.open("rb")
+    if handle.read(3) != b"\xef\xbb\xbf":
+        handle.seek(0)
+    return handle
+
+
+def _read_json(path: Path, size: int) -> Iterator[RawRecord]:
+    yielded = 0
+    fmt: str | None = None
+    top_keys: list[str] = []
+    try:
+        with _open_without_bom(path) as handle:
+            events = ijson.parse(handle, use_float=True)
+            for prefix, event, value in events:
+                if prefix == "" and event == "map_key" and len(top_keys) < 5:
+                    top_keys.append(value)
+                elif prefix == "marches" and event in ("start_array", "start_map"):
+                    fmt = JSON_2019 if event == "start_array" else JSON_2024
+                elif prefix == "" and event == "start_array":
+                    fmt = JSON_2019
+                kind, is_item = _item_kind(prefix, event)
+                if not is_item:
+                    continue
+                data = _build(events, prefix, event, value)
+                yield RawRecord(yielded, kind, data, fmt or JSON_2019)
+                yielded += 1
+    except ijson.JSONError as exc:
+        yield from _json_fallback(path, size, yielded, exc)
+        return
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FileRejected("json_invalide", f"lecture JSON impossible après {yielded} enregistrements : {exc}") from exc
+    if fmt is None:
+        keys = ", ".join(top_keys) or "aucune"
+        raise FileRejected(
+            "format_non_reconnu", f"JSON sans liste « marches » : pas un fichier DECP (clés de premier niveau : {keys})"
+        )
+
+
+def _item_kind(prefix: str, event: str) -> tuple[str | None, bool]:
+    if prefix in _JSON_ITEM_PREFIXES and event not in ("end_map", "end_array", "map_key"):
+        return _JSON_ITEM_PREFIXES[prefix], True
+    if prefix in _JSON_SINGLE_PREFIXES and event == "start_map":
+        return _JSON_SINGLE_PREFIXES[prefix], True
+    return None, False
+
+
+def _build(events, prefix: str, event: str, value: object) -> object:
+    if event not in ("start_map", "start_array"):
+        return value
+    builder = ijson.ObjectBuilder()
+    end_event = "end_map" if event == "start_map" else "end_array"
+    builder.event(event, value)
+    for current, event_, value_ in events:
+        builder.event(event_, value_)
+        if current == prefix and event_ == end_event:
+            break
+    return builder.value
+
+
+def _json_fallback(path: Path, size: int, already: int, error: Exception) -> Iterator[RawRecord]:
+    """ijson rejects some JSON the stdlib accepts (``NaN``); small files get a second chance, whole."""
+    if size > FALLBACK_MAX_BYTES:
+        raise FileRejected("json_invalide", f"JSON invalide après {already} enregistrements : {error}")
+    raw = path.read_bytes()
+    try:
+        document = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        try:
+            document = json.loads(raw.decode("cp1252"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FileRejected("json_invalide", f"JSON invalide après {already} enregistrements : {exc}") from exc
+    except ValueError as exc:
+        raise FileRejected("json_invalide", f"JSON invalide après {already} enregistrements : {exc}") from exc
+    records, fmt = _records_of_document(document)
+    if fmt is None:
+        raise FileRejected("format_non_reconnu", "JSON sans liste « marches » : pas un fichier DECP")
+    for position, (kind, data) in enumerate(records):
+        if position >= already:
+            yield RawRecord(position, kind, data, fmt)
+
+
+def _records_of_document(document: object) -> tuple[list[tuple[str | None, object]], str | None]:
+    if isinstance(document, list):
+        return [(None, r) for r in document], JSON_2019
+    if not isinstance(document, dict) or "marches" not in document:
+        return [], None
+    marches = document["marches"]
+    if isinstance(marches, list):
+        return [(None, r) for r in marches], JSON_2019
+    if not isinstance(marches, dict):
+        return [], None
+    records: list[tuple[str | None, object]] = []
+    for key, kind in (("marche", MARCHE), ("contrat-concession", CONCESSION)):
+        items = marches.get(key) or []
+        records.extend((kind, r) for r in (items if isinstance(items, list) else [items]))
+    return records, JSON_2024
+
+
+# --- XML --------------------------------------------------------------------------------------------------------
+
+_XML_RECORD_TAGS = {"marche": MARCHE, "contrat-concession": CONCESSION}
+_XML_ROOTS = {"marches", *_XML_RECORD_TAGS}
+
+
+def _local(tag: object) -> str | None:
+    if not isinstance(tag, str):
+        return None  # comments and processing instructions
+    return tag.rsplit("}", 1)[-1]
+
+
+def _read_xml(path: Path, head: bytes) -> Iterator[RawRecord]:
+    # DTDs are refused outright: DECP XML never needs one, and entities are how XXE and expansion bombs get in.
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+        raise FileRejected("xml_invalide", "XML avec DTD ou entités : refusé par sécurité (XXE, expansion d'entités)")
+    parser_events = etree.iterparse(
+        str(path),
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+    )
+    depth = 0
+    position = 0
+    try:
+        for event, element in parser_events:
+            if event == "start":
+                if depth == 0 and _local(element.tag) not in _XML_ROOTS:
+                    raise FileRejected(
+                        "format_non_reconnu",
+                        f"XML de racine <{_local(element.tag)}> : pas un fichier DECP (racine <marches> attendue)",
+                    )
+                depth += 1
+                continue
+            depth -= 1
+            tag = _local(element.tag)
+            if depth > 1 or tag not in _XML_RECORD_TAGS:
+                continue
+            data = _element_to_object(element)
+            fmt = XML_2024 if isinstance(data, dict) and V2_ONLY_FIELDS & data.keys() else XML_2019
+            yield RawRecord(position, _XML_RECORD_TAGS[tag], data, fmt)
+            position += 1
+            # Free what was parsed so memory stays flat on large files.
+            element.clear()
+            parent = element.getparent()
+            while parent is not None and element.getprevious() is not None:
+                del parent[0]
+    except etree.XMLSyntaxError as exc:
+        raise FileRejected("xml_invalide", f"XML invalide après {position} enregistrements : {exc}") from exc
+
+
+def _element_to_object(element) -> object:
+    children = [child for child in element if _local(child.tag)]
+    if not children:
+        text = (element.text or "").strip()
+        return text or None
+    grouped: dict[str, list[object]] = {}
+    for child in children:
+        grouped.setdefault(_local(child.tag), []).append(_element_to_object(child))
+    return {tag: values[0] if len(values) == 1 else values for tag, values in grouped.items()}
+
+
+# --- CSV --------------------------------------------------------------------------------------------------------
+
+
+def _csv_shape(columns: set[str]) -> str | None:
+    if {"acheteur.id", "id"} <= columns or {"titulaires.1.id", "id"} <= columns:
+        return CSV_FLATTENED
+    if {"uid", "id", "acheteur_id"} <= columns and ("titulaire_id" in columns or "montant" in columns):
+        return CSV_TABULAR
+    return None
+
+
+def _read_csv(path: Path, head: bytes) -> Iterator[RawRecord]:
+    try:
+        head.decode("utf-8")
+        encoding = "utf-8-sig"
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut by the sniff window is not a wrong encoding.
+        encoding = "utf-8-sig" if exc.start >= len(head) - 4 else "cp1252"
+    csv.field_size_limit(EMBEDDED_MAX_CHARS)
+    try:
+        with path.open(encoding=encoding, newline="") as handle:
+            reader = csv.DictReader(handle)
+            shape = _csv_shape({c.strip() for c in reader.fieldnames or []})
+            if shape == CSV_FLATTENED:
+                for position, row in enumerate(reader):
+                    yield RawRecord(position, None, _unflatten(row), CSV_FLATTENED)
+            else:
+                yield from _group_tabular(reader)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise FileRejected("csv_invalide", f"CSV illisible : {exc}") from exc
+
+
+def _unflatten(row: dict[str, str]) -> dict:
+    """``acheteur.id`` → ``{"acheteur": {"id": …}}``; ``titulaires.2.id`` → second supplier."""
+    record: dict = {}
+    for key in sorted(row, key=lambda k: k.count(".") if k else 0):
+        value = row[key]
+        if key is None or value in (None, ""):
+            continue
+        parts = key.strip().split(".")
+        node = record
+        for part, following in zip(parts, parts[1:]):
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[parts[-1]] = value
+    # Numbered sub-keys (titulaires.1, titulaires.2…) become a list in their numeric order.
+    for key, value in list(record.items()):
+        if isinstance(value, dict) and value and all(k.isdigit() for k in value):
+            record[key] = [value[k] for k in sorted(value, key=int)]
+    return record
+
+
+def _group_tabular(reader: csv.DictReader) -> Iterator[RawRecord]:
+    """decp.info rows are one per (contract, supplier): merge a contract's suppliers back into one record."""
+    contracts: dict[str, dict] = {}
+    first_row: dict[str, int] = {}
+    for position, row in enumerate(reader):
+        if row.get("donneesActuelles", "true").strip().casefold() in ("false", "0", "non"):
+            continue
+        key = row.get("uid") or f"{row.get('acheteur_id')}{row.get('id')}"
+        supplier = {
+            "id": row.get("titulaire_id"),
+            "typeIdentifiant": row.get("titulaire_typeIdentifiant") or ("SIRET" if row.get("titulaire_id") else None),
+            "denominationSociale": row.get("titulaire_nom"),
+        }
+        if key not in contracts:
+            record = {k: v for k, v in row.items() if k and v not in (None, "") and not k.startswith("titulaire_")}
+            record["titulaires"] = []
+            contracts[key] = record
+            first_row[key] = position
+        if supplier["id"] or supplier["denominationSociale"]:
+            contracts[key]["titulaires"].append(supplier)
+    for key, record in contracts.items():
+        yield RawRecord(first_row[key], MARCHE, record, CSV_TABULAR)
+
+
+# --- values embedded as text ------------------------------------------------------------------------------------
+
+
+def parse_embedded(value: object) -> tuple[object, bool]:
+    """A list or object serialised into a string (``"[]"``, ``"{'code': …}"``); returns (value, was_text)."""
+    if not isinstance(value, str):
+        return value, False
+    text = value.strip()
+    if not text or text[0] not in "[{" or len(text) > EMBEDDED_MAX_CHARS:
+        return value, False
+    try:
+        return json.loads(text), True
+    except ValueError:
+        pass
+    try:
+        # Python reprs written by pandas exports; literal_eval only builds literals, never runs code.
+        return ast.literal_eval(text), True
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return value, False

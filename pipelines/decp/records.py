@@ -1,0 +1,290 @@
+"""One raw DECP record (any format, any version, messy or not) → one flat, normalised row.
+
+Rows keep private keys (leading underscore) that consolidation needs: the supplier list, the date of the latest
+modification and the set of anomaly codes. A record that cannot identify a contract raises RecordRejected.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from .readers import CONCESSION, MARCHE, parse_embedded
+from .values import (
+    clean_text,
+    is_missing,
+    parse_amount,
+    parse_bool,
+    parse_cpv,
+    parse_date,
+    parse_identifier,
+    parse_int,
+)
+from .vocabulary import (
+    is_concession_nature,
+    normalize_concession_nature,
+    normalize_location_type,
+    normalize_nature,
+    normalize_procedure,
+)
+
+
+class RecordRejected(Exception):
+    def __init__(self, motif: str, detail: str, identifiant: str | None = None):
+        super().__init__(detail)
+        self.motif = motif
+        self.detail = detail
+        self.identifiant = identifiant
+
+
+def get(record: dict, *names: str) -> object:
+    """First present value among ``names``; keys are also matched after stripping (``"nom "`` exists)."""
+    for name in names:
+        value = record.get(name)
+        if not is_missing(value):
+            return value
+    stripped = None
+    for name in names:
+        if stripped is None:
+            stripped = {k.strip(): v for k, v in record.items() if isinstance(k, str)}
+        value = stripped.get(name)
+        if not is_missing(value):
+            return value
+    return None
+
+
+def record_kind(kind: str | None, record: dict) -> str:
+    """2019 files mix contracts and concessions in one list; the record's own fields tell which is which."""
+    if kind is not None:
+        return kind
+    declared = (clean_text(record.get("_type")) or "").casefold()
+    if "concession" in declared:
+        return CONCESSION
+    if declared.startswith("march"):
+        return MARCHE
+    # Semi-flattened files carry every column for every record (``valeurGlobale: 0.0`` on contracts).
+    if get(record, "autoriteConcedante", "concessionnaires") is not None or is_concession_nature(record.get("nature")):
+        return CONCESSION
+    return MARCHE
+
+
+class _Anomalies(set):
+    def note(self, pair: tuple) -> object:
+        *values, anomaly = pair
+        if anomaly:
+            self.add(anomaly)
+        return values[0] if len(values) == 1 else tuple(values)
+
+
+def _mapping(value: object, anomalies: _Anomalies, code: str) -> dict:
+    value, was_text = parse_embedded(value)
+    if was_text:
+        anomalies.add(code)
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: object, wrappers: tuple[str, ...] = ()) -> Iterator[dict]:
+    """Flatten DECP lists: plain lists, ``{"titulaire": …}`` wrappers, lists of lists, single objects."""
+    value, _ = parse_embedded(value)
+    if isinstance(value, list):
+        for item in value:
+            yield from _items(item, wrappers)
+    elif isinstance(value, dict):
+        for wrapper in wrappers:
+            if wrapper in value and len(value) == 1:
+                yield from _items(value[wrapper], wrappers)
+                return
+        yield value
+
+
+def _strings(value: object, wrappers: tuple[str, ...]) -> list[str]:
+    value, _ = parse_embedded(value)
+    if isinstance(value, dict):
+        for wrapper in wrappers:
+            if wrapper in value:
+                return _strings(value[wrapper], wrappers)
+        return [s for v in value.values() for s in _strings(v, wrappers)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v, wrappers)]
+    text = clean_text(value)
+    return [text] if text else []
+
+
+_PARTY_WRAPPERS = ("titulaire", "concessionnaire")
+
+
+def parties(value: object) -> list[tuple[str | None, str | None, str | None]]:
+    """Suppliers as (id, typeIdentifiant, name), in published order, without empty entries."""
+    found = []
+    for party in _items(value, _PARTY_WRAPPERS):
+        ident = parse_identifier(get(party, "id"))
+        name = clean_text(get(party, "denominationSociale", "nom"))
+        if ident is None and name is None:
+            continue
+        found.append((ident, clean_text(get(party, "typeIdentifiant")), name))
+    return found
+
+
+def _flat_party(record: dict, prefix: str) -> list[tuple[str | None, str | None, str | None]]:
+    """Semi-flattened consolidations keep one supplier in ``titulaire_id`` / ``titulaire_denominationSociale``."""
+    ident = parse_identifier(get(record, f"{prefix}_id"))
+    name = clean_text(get(record, f"{prefix}_denominationSociale", f"{prefix}_nom"))
+    if ident is None and name is None:
+        return []
+    return [(ident, clean_text(get(record, f"{prefix}_typeIdentifiant")), name)]
+
+
+def modifications(value: object, anomalies: _Anomalies) -> list[dict]:
+    raw, was_text = parse_embedded(value)
+    if was_text:
+        anomalies.add("modifications_texte")
+    mods = list(_items(raw, ("modification",)))
+    for mod in mods:
+        if "modification" in mod and isinstance(mod["modification"], dict):
+            mod.update(mod.pop("modification"))
+
+    def order(mod: dict) -> tuple[str, float]:
+        date = clean_text(get(mod, "dateNotificationModification", "dateSignatureModification")) or ""
+        number, _ = parse_int(get(mod, "id"))
+        return date, number or 0
+
+    return sorted(mods, key=order)
+
+
+def _buyer(record: dict, key: str) -> tuple[str | None, str | None]:
+    buyer = record.get(key)
+    buyer, _ = parse_embedded(buyer)
+    if isinstance(buyer, dict):
+        ident, name = get(buyer, "id"), get(buyer, "nom")
+    else:
+        ident, name = buyer if not isinstance(buyer, list) else None, None
+    ident = parse_identifier(ident if ident is not None else get(record, f"{key}_id", f"{key}.id"))
+    name = clean_text(name if name is not None else get(record, f"{key}_nom", f"{key}.nom"))
+    return ident, name
+
+
+def _identity(record: dict, buyer_key: str, kind_label: str) -> tuple[str, str]:
+    raw_id = get(record, "id")
+    contract_id = clean_text(raw_id if not isinstance(raw_id, float) else parse_identifier(raw_id))
+    buyer_id, _ = _buyer(record, buyer_key)
+    hint = clean_text(get(record, "uid")) or contract_id
+    if contract_id is None:
+        raise RecordRejected("identifiant_manquant", f"{kind_label} sans identifiant (`id` vide)", hint)
+    if buyer_id is None:
+        raise RecordRejected("acheteur_manquant", f"{kind_label} sans SIRET d'acheteur", contract_id)
+    return buyer_id, contract_id
+
+
+def _location(record: dict, anomalies: _Anomalies) -> tuple[str | None, str | None]:
+    place = _mapping(record.get("lieuExecution"), anomalies, "lieu_execution_texte")
+    code = clean_text(get(place, "code") if place else get(record, "lieuExecution.code", "lieuExecution_code"))
+    kind = get(place, "typeCode") if place else get(record, "lieuExecution.typeCode", "lieuExecution_typeCode")
+    return code, anomalies.note(normalize_location_type(kind))
+
+
+def normalize_marche(record: object, today: dt.date) -> dict:
+    if not isinstance(record, dict):
+        raise RecordRejected("enregistrement_non_objet", f"enregistrement de type {type(record).__name__}, objet attendu")
+    notes = _Anomalies()
+    buyer_id, contract_id = _identity(record, "acheteur", "marché")
+    _, buyer_name = _buyer(record, "acheteur")
+    if not (len(buyer_id) == 14 and buyer_id.isdigit()):
+        notes.add("acheteur_siret_invalide")
+
+    nature, implied_technique, nature_note = normalize_nature(record.get("nature"))
+    if nature_note:
+        notes.add(nature_note)
+    techniques = _strings(record.get("techniques", record.get("technique")), ("technique",))
+    if implied_technique:
+        techniques.insert(0, implied_technique)
+    techniques = list(dict.fromkeys(t for t in techniques if t.casefold() != "sans objet"))
+
+    suppliers = parties(record.get("titulaires")) or _flat_party(record, "titulaire")
+    initial_amount = notes.note(parse_amount(get(record, "montant")))
+    amount = initial_amount
+    initial_duration = notes.note(parse_int(get(record, "dureeMois")))
+    duration = initial_duration
+    mods = modifications(record.get("modifications"), notes)
+    last_modification = None
+    for mod in mods:
+        new_amount = notes.note(parse_amount(get(mod, "montant")))
+        amount = new_amount if new_amount is not None else amount
+        new_duration = notes.note(parse_int(get(mod, "dureeMois")))
+        duration = new_duration if new_duration is not None else duration
+        suppliers = parties(mod.get("titulaires")) or suppliers
+        mod_date = notes.note(parse_date(get(mod, "dateNotificationModification"), today))
+        if mod_date is not None:
+            last_modification = max(last_modification or mod_date, mod_date)
+
+    location_code, location_type = _location(record, notes)
+    declared = get(record, "marcheInnovant", "marchesInnovant")  # DUME exports spell it with an s
+    return {
+        "uid": buyer_id + contract_id,
+        "id": contract_id,
+        "acheteur_id": buyer_id,
+        "acheteur_nom": buyer_name,
+        "objet": clean_text(get(record, "objet")),
+        "code_cpv": notes.note(parse_cpv(get(record, "codeCPV", "code_cpv"))),
+        "procedure": notes.note(normalize_procedure(get(record, "procedure"))),
+        "nature": nature,
+        "techniques": "|".join(techniques) or None,
+        "montant": amount,
+        "montant_initial": initial_amount,
+        "date_notification": notes.note(parse_date(get(record, "dateNotification"), today)),
+        "duree_mois": duration,
+        "date_publication_donnees": notes.note(parse_date(get(record, "datePublicationDonnees"), today)),
+        "lieu_execution_code": location_code,
+        "lieu_execution_type": location_type,
+        "forme_prix": clean_text(get(record, "formePrix")),
+        "ccag": clean_text(get(record, "ccag")),
+        "offres_recues": notes.note(parse_int(get(record, "offresRecues"))),
+        "id_accord_cadre": clean_text(get(record, "idAccordCadre")),
+        "marche_innovant_declare": notes.note(parse_bool(declared)),
+        "nb_modifications": len(mods),
+        "_titulaires": suppliers,
+        "_derniere_modification": last_modification,
+        "_anomalies": notes,
+    }
+
+
+def normalize_concession(record: object, today: dt.date) -> dict:
+    if not isinstance(record, dict):
+        raise RecordRejected("enregistrement_non_objet", f"enregistrement de type {type(record).__name__}, objet attendu")
+    notes = _Anomalies()
+    authority_id, contract_id = _identity(record, "autoriteConcedante", "concession")
+    _, authority_name = _buyer(record, "autoriteConcedante")
+    value = notes.note(parse_amount(get(record, "valeurGlobale")))
+    subsidy = notes.note(parse_amount(get(record, "montantSubventionPublique"), allow_zero=True))
+    duration = notes.note(parse_int(get(record, "dureeMois")))
+    concessionaires = parties(record.get("concessionnaires"))
+    mods = modifications(record.get("modifications"), notes)
+    last_modification = None
+    for mod in mods:
+        new_value = notes.note(parse_amount(get(mod, "valeurGlobale")))
+        value = new_value if new_value is not None else value
+        new_duration = notes.note(parse_int(get(mod, "dureeMois")))
+        duration = new_duration if new_duration is not None else duration
+        mod_date = notes.note(parse_date(get(mod, "dateSignatureModification", "dateNotificationModification"), today))
+        if mod_date is not None:
+            last_modification = max(last_modification or mod_date, mod_date)
+    if not (len(authority_id) == 14 and authority_id.isdigit()):
+        notes.add("acheteur_siret_invalide")
+    return {
+        "uid": authority_id + contract_id,
+        "id": contract_id,
+        "autorite_concedante_id": authority_id,
+        "autorite_concedante_nom": authority_name,
+        "nature": notes.note(normalize_concession_nature(get(record, "nature"))),
+        "objet": clean_text(get(record, "objet")),
+        "procedure": clean_text(get(record, "procedure")),
+        "valeur_globale": value,
+        "montant_subvention_publique": subsidy,
+        "date_signature": notes.note(parse_date(get(record, "dateSignature"), today)),
+        "date_debut_execution": notes.note(parse_date(get(record, "dateDebutExecution"), today)),
+        "date_publication_donnees": notes.note(parse_date(get(record, "datePublicationDonnees"), today)),
+        "duree_mois": duration,
+        "concessionnaires_ids": "|".join(p[0] for p in concessionaires if p[0]) or None,
+        "nb_modifications": len(mods),
+        "_derniere_modification": last_modification,
+        "_anomalies": notes,
+    }

@@ -1,0 +1,168 @@
+"""Scalar cleaning for DECP values as they appear in the wild (numbers as text, ``NC``, odd dates, oui/non).
+
+Each parser returns ``(value, anomaly)`` where ``anomaly`` is a short code when the input had to be repaired
+or was unusable, so the published row can say what was changed (the ``anomalies`` column).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import unicodedata
+
+# Values publishers use for "unknown"; the MINEF consolidation keeps a literal "NC".
+MISSING_TOKENS = frozenset({"", "nc", "n/a", "na", "nan", "null", "none", "-", "sans objet"})
+
+TRUE_TOKENS = frozenset({"true", "oui", "1", "vrai", "yes", "o", "y"})
+FALSE_TOKENS = frozenset({"false", "non", "0", "faux", "no", "n"})
+
+# Amounts with more than 11 integer digits (>= 100 bn EUR) are typing errors; decp-processing flags them too.
+MAX_PLAUSIBLE_AMOUNT = 1e11
+EARLIEST_PLAUSIBLE_YEAR = 2000
+
+_NUMBER_CLEAN = re.compile(r"[\s\u00a0\u202f€]|eur(?:os?)?$", re.IGNORECASE)
+_DATE_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})")
+_DATE_FR = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})")
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def is_missing(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    if isinstance(value, str) and value.strip().casefold() in MISSING_TOKENS:
+        return True
+    return isinstance(value, (list, dict)) and not value
+
+
+def clean_text(value: object) -> str | None:
+    """Text with control characters removed and whitespace folded; None when missing."""
+    if is_missing(value) or isinstance(value, (list, dict)):
+        return None
+    text = _CONTROL_CHARS.sub(" ", str(value))
+    text = " ".join(text.split())
+    return text or None
+
+
+def fold(text: str) -> str:
+    """Case-, accent- and apostrophe-insensitive key used to match vocabularies."""
+    text = unicodedata.normalize("NFKD", text.replace("\u2019", "'").replace("`", "'"))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(text.casefold().replace("-", " ").split())
+
+
+def parse_amount(value: object, allow_zero: bool = False) -> tuple[float | None, str | None]:
+    """Euro amount; text such as ``"30 000,00"`` is repaired, zero/negative/absurd amounts are dropped.
+
+    ``allow_zero`` is for amounts where zero is a real value (a concession's public subsidy).
+    """
+    if is_missing(value):
+        return None, None
+    anomaly = None
+    if isinstance(value, bool):
+        return None, "montant_invalide"
+    if isinstance(value, (int, float)):
+        amount = float(value)
+    else:
+        anomaly = "montant_texte"
+        text = _NUMBER_CLEAN.sub("", str(value))
+        if "," in text and "." in text:
+            text = text.replace(".", "").replace(",", ".") if text.rfind(",") > text.rfind(".") else text.replace(",", "")
+        else:
+            text = text.replace(",", ".")
+        try:
+            amount = float(text)
+        except ValueError:
+            return None, "montant_invalide"
+    if math.isnan(amount) or math.isinf(amount) or amount < 0 or (amount == 0 and not allow_zero):
+        return None, "montant_invalide"
+    if amount >= MAX_PLAUSIBLE_AMOUNT:
+        return None, "montant_aberrant"
+    return round(amount, 2), anomaly
+
+
+def parse_int(value: object) -> tuple[int | None, str | None]:
+    """Whole number (durations, offer counts); fractional months are rounded up as the DECP rules require."""
+    if is_missing(value) or isinstance(value, bool):
+        return None, None
+    anomaly = None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    else:
+        anomaly = "nombre_texte"
+        try:
+            number = float(str(value).strip().replace(",", "."))
+        except ValueError:
+            return None, "nombre_invalide"
+    if math.isnan(number) or math.isinf(number) or number < 0:
+        return None, "nombre_invalide"
+    return int(math.ceil(number)), anomaly
+
+
+def parse_bool(value: object) -> tuple[bool | None, str | None]:
+    """DECP booleans: JSON true/false, XML ``oui/non/1/0``, consolidations' ``"NC"`` (unknown)."""
+    if isinstance(value, bool):
+        return value, None
+    if is_missing(value):
+        return None, None
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value), None
+    token = str(value).strip().casefold()
+    if token in TRUE_TOKENS:
+        return True, None
+    if token in FALSE_TOKENS:
+        return False, None
+    return None, "booleen_invalide"
+
+
+def parse_date(value: object, today: dt.date | None = None) -> tuple[dt.date | None, str | None]:
+    """ISO date (time and timezone suffixes dropped) or French ``JJ/MM/AAAA``; implausible years are dropped."""
+    if is_missing(value):
+        return None, None
+    text = str(value).strip()
+    anomaly = None
+    match = _DATE_ISO.match(text)
+    if match:
+        year, month, day = (int(g) for g in match.groups())
+        if len(text) > 10:
+            anomaly = "date_avec_heure_ou_fuseau"
+    else:
+        match = _DATE_FR.match(text)
+        if not match:
+            return None, "date_invalide"
+        day, month, year = (int(g) for g in match.groups())
+        anomaly = "date_format_fr"
+    try:
+        date = dt.date(year, month, day)
+    except ValueError:
+        return None, "date_invalide"
+    latest = (today or dt.date.today()).year + 1
+    if not EARLIEST_PLAUSIBLE_YEAR <= date.year <= latest:
+        return None, "date_implausible"
+    return date, anomaly
+
+
+def parse_cpv(value: object) -> tuple[str | None, str | None]:
+    """CPV code as 8 digits; the optional check digit (``45000000-7``) is dropped."""
+    text = clean_text(value)
+    if text is None:
+        return None, None
+    digits = re.match(r"^\s*(\d{8})(?:\s*-\s*\d)?\s*$", text)
+    if digits:
+        return digits.group(1), None
+    loose = re.sub(r"\D", "", text.split("-")[0])
+    if len(loose) == 8:
+        return loose, "cpv_reformate"
+    return None, "cpv_invalide"
+
+
+def parse_identifier(value: object) -> str | None:
+    """SIRET-like identifiers: spaces and dots removed; floats from spreadsheets (``2.159E13``) restored."""
+    if is_missing(value) or isinstance(value, (list, dict, bool)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = re.sub(r"[\s\u00a0.]", "", str(value))
+    return text or None

@@ -1,0 +1,1 @@
+"""Dagster wrappers: thin assets and checks around the plain modules of ``pipelines``."""

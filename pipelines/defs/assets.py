@@ -1,0 +1,88 @@
+"""Assets of the DECP pipeline: files → normalised tables → classified contracts → indicators → publication."""
+
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from .. import pipeline
+from ..decp.ingest import Ingested
+from .metadata import table_metadata
+from .resources import DecpInputs, PublicationTarget
+
+GROUP = "decp"
+
+
+@dg.asset(group_name=GROUP, kinds={"python"})
+def decp_brut(context: dg.AssetExecutionContext, decp_inputs: DecpInputs) -> dg.Output[Ingested]:
+    """DECP records read from the input files (JSON, XML, CSV; formats detected), normalised field by field."""
+    ingested = pipeline.ingest(decp_inputs.paths, decp_inputs.max_file_bytes)
+    files = pd.DataFrame(pipeline.input_manifest(ingested.fichiers))
+    reasons = Counter(r["motif"] for r in ingested.rejets)
+    return dg.Output(ingested, metadata={
+        "dagster/row_count": dg.MetadataValue.int(len(ingested.marches) + len(ingested.concessions)),
+        "fichiers": dg.MetadataValue.int(len(ingested.fichiers)),
+        "marches_lus": dg.MetadataValue.int(len(ingested.marches)),
+        "concessions_lues": dg.MetadataValue.int(len(ingested.concessions)),
+        "rejets": dg.MetadataValue.int(len(ingested.rejets)),
+        "rejets_par_motif": dg.MetadataValue.json(dict(reasons)),
+        "detail_fichiers": dg.MetadataValue.md(files.to_markdown(index=False) if len(files) else "_aucun fichier_"),
+    })
+
+
+@dg.multi_asset(
+    group_name=GROUP,
+    outs={
+        "marches_normalises": dg.AssetOut(description="One row per contract: duplicates merged, modifications applied."),
+        "titulaires": dg.AssetOut(description="Suppliers of each contract (published table)."),
+        "concessions": dg.AssetOut(description="Concession contracts, kept apart from the 2 % measure (published table)."),
+        "rejets": dg.AssetOut(description="Records and files that could not be used, with the reason (published table)."),
+    },
+)
+def normalisation(decp_brut: Ingested):
+    """Consolidate DECP records into contracts, suppliers, concessions and rejects."""
+    normalized = pipeline.normalize(decp_brut)
+    yield dg.Output(normalized.marches, "marches_normalises", metadata=table_metadata(normalized.marches, "marches"))
+    yield dg.Output(normalized.titulaires, "titulaires", metadata=table_metadata(normalized.titulaires, "titulaires"))
+    yield dg.Output(normalized.concessions, "concessions",
+                    metadata=table_metadata(normalized.concessions, "concessions"))
+    yield dg.Output(normalized.rejets, "rejets", metadata=table_metadata(normalized.rejets, "rejets"))
+
+
+@dg.asset(group_name=GROUP, kinds={"pandas"})
+def marches(marches_normalises: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Contracts with the pipeline's decision: innovant, innovation_score, innovation_signaux (published table)."""
+    classified = pipeline.classify_marches(marches_normalises)
+    metadata = table_metadata(classified, "marches")
+    metadata["innovants"] = dg.MetadataValue.int(int(classified["innovant"].sum()))
+    return dg.Output(classified, metadata=metadata)
+
+
+@dg.asset(group_name=GROUP, kinds={"pandas"})
+def indicateurs(marches: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Share of innovative purchases per year and scope against the 2 % target (published table)."""
+    table = pipeline.indicators(marches)
+    return dg.Output(table, metadata=table_metadata(table, "indicateurs"))
+
+
+@dg.asset(group_name=GROUP, kinds={"csv", "parquet"})
+def publication(
+    publication_target: PublicationTarget,
+    decp_brut: Ingested,
+    marches: pd.DataFrame,
+    titulaires: pd.DataFrame,
+    concessions: pd.DataFrame,
+    indicateurs: pd.DataFrame,
+    rejets: pd.DataFrame,
+) -> dg.MaterializeResult:
+    """The published folder (datapackage.json + data/), validated whole, then swapped in."""
+    out_dir = Path(publication_target.out_dir)
+    files = pipeline.publish_tables(marches, titulaires, concessions, indicateurs, rejets, decp_brut.fichiers, out_dir)
+    listing = pd.DataFrame([{"fichier": f.path, "lignes": f.rows, "octets": f.bytes, "sha256": f.sha256[:16]}
+                            for f in files])
+    return dg.MaterializeResult(metadata={
+        "dossier": dg.MetadataValue.path(str(out_dir.resolve())),
+        "datapackage": dg.MetadataValue.path(str(out_dir.resolve() / "datapackage.json")),
+        "fichiers": dg.MetadataValue.md(listing.to_markdown(index=False)),
+    })

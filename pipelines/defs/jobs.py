@@ -1,0 +1,15 @@
+import dagster as dg
+
+publier_decp = dg.define_asset_job(
+    "publier_decp",
+    selection=dg.AssetSelection.groups("decp"),
+    description="Whole pipeline: read DECP files, normalise, classify, compute indicators, validate, publish.",
+)
+
+publication_quotidienne = dg.ScheduleDefinition(
+    name="publication_quotidienne",
+    job=publier_decp,
+    cron_schedule="0 6 * * *",
+    execution_timezone="Europe/Paris",
+    description="Daily rebuild of the publication from the configured inputs.",
+)

@@ -1,0 +1,41 @@
+"""Configuration from environment variables (documented in .env.example); no secrets needed so far."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"variable d'environnement {name}={raw!r} : entier attendu") from exc
+
+
+def max_file_bytes() -> int:
+    """Largest input file read; national yearly DECP files are a few hundred MB."""
+    return _int("ACHATS_MAX_FILE_BYTES", 4 * 1024**3)
+
+
+def out_dir() -> Path:
+    return Path(os.environ.get("ACHATS_OUT_DIR") or REPO_ROOT / "published")
+
+
+def input_paths() -> list[str]:
+    """Inputs of the Dagster job; the shipped fictitious sample when nothing is configured (offline demo)."""
+    raw = os.environ.get("ACHATS_INPUT_PATHS", "").strip()
+    if raw:
+        return [p for p in raw.split(os.pathsep) if p]
+    return [str(p) for p in sample_files()]
+
+
+def sample_files() -> list[Path]:
+    """Data files of the shipped sample (its README is documentation, not input)."""
+    return sorted(p for p in SAMPLE_DIR.iterdir() if p.suffix in (".json", ".xml", ".csv"))

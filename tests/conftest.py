@@ -1,0 +1,23 @@
+"""Shared fixtures. Real samples are read in place from ACHATS_REAL_DATA (default ../shared/data/real)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def real_data_dir() -> Path:
+    return Path(os.environ.get("ACHATS_REAL_DATA", REPO_ROOT.parent / "shared" / "data" / "real")).resolve()
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """Folder of real samples; tests that need it skip when it is absent (never copied into the repo)."""
+    path = real_data_dir()
+    if not (path / "decp").is_dir():
+        pytest.skip(f"real samples not found at {path} (set ACHATS_REAL_DATA)")
+    return path

@@ -1,0 +1,158 @@
+"""Record normalisation and consolidation on hand-built records of each shape met in real files."""
+
+import datetime as dt
+
+import pytest
+
+from pipelines.decp.consolidate import consolidate
+from pipelines.decp.records import RecordRejected, normalize_concession, normalize_marche, record_kind
+
+TODAY = dt.date(2026, 11, 26)
+BUYER = "21590163800019"
+
+
+def _v2(**overrides):
+    record = {
+        "id": "2024-001",
+        "acheteur": {"id": BUYER},
+        "nature": "Marché",
+        "objet": "Lot 7 : menuiseries intérieures",
+        "codeCPV": "45421000",
+        "procedure": "Procédure adaptée",
+        "lieuExecution": {"code": "53470", "typeCode": "Code postal"},
+        "dureeMois": 14,
+        "dateNotification": "2024-06-29",
+        "datePublicationDonnees": "2024-07-06",
+        "montant": 55600,
+        "marcheInnovant": False,
+        "techniques": {"technique": ["Accord-cadre"]},
+        "titulaires": [{"titulaire": {"typeIdentifiant": "SIRET", "id": "79466656000022"}}],
+    }
+    record.update(overrides)
+    return record
+
+
+def test_v2_record_with_modifications_holds_current_values():
+    row = normalize_marche(_v2(modifications=[
+        {"modification": {"id": 2, "dateNotificationModification": "2024-09-01", "montant": 60000,
+                          "titulaires": [{"titulaire": {"typeIdentifiant": "SIRET", "id": "11111111111111"}}]}},
+        {"modification": {"id": 1, "dateNotificationModification": "2024-08-01", "montant": 58000, "dureeMois": 20}},
+    ]), TODAY)
+    assert row["uid"] == BUYER + "2024-001"
+    assert row["montant_initial"] == 55600
+    assert row["montant"] == 60000  # the later modification wins, whatever the list order
+    assert row["duree_mois"] == 20
+    assert [p[0] for p in row["_titulaires"]] == ["11111111111111"]
+    assert row["nb_modifications"] == 2
+    assert row["_derniere_modification"] == dt.date(2024, 9, 1)
+    assert row["techniques"] == "Accord-cadre"
+    assert row["marche_innovant_declare"] is False
+
+
+def test_2019_messy_record():
+    record = {
+        "id": "202117F000000000",
+        "acheteur": {"id": BUYER, "nom": "Ville de Croix (59)"},
+        "nature": "ACCORD-CADRE",
+        "objet": "Mobilier de fleurissement",
+        "codeCPV": "34928400",
+        "procedure": "Appel d offres ouvert",
+        "lieuExecution": {"code": "59170", "typeCode": "Code Postal", "nom ": "Croix"},
+        "dureeMois": "36",
+        "dateNotification": "2021-12-11",
+        "montant": "30000.00",
+        "titulaires": [[{"id": "81809944200019", "typeIdentifiant": "", "denominationSociale": "DECOPUB"}]],
+        "modifications": [],
+    }
+    row = normalize_marche(record, TODAY)
+    assert row["acheteur_nom"] == "Ville de Croix (59)"
+    assert row["procedure"] == "Appel d'offres ouvert"
+    assert row["nature"] == "Marché" and row["techniques"] == "Accord-cadre"
+    assert row["montant"] == 30000.0 and row["duree_mois"] == 36
+    assert row["lieu_execution_type"] == "Code postal"
+    assert row["_titulaires"] == [("81809944200019", None, "DECOPUB")]
+    assert {"montant_texte", "procedure_libelle_ancien", "nature_2019", "type_code_lieu_casse"} <= row["_anomalies"]
+
+
+def test_semi_flattened_record():
+    record = {
+        "id": "202073459100", "acheteur_id": "39028994000012", "acheteur.nom": None,
+        "titulaire_id": "83057773000021", "titulaire_typeIdentifiant": "SIRET",
+        "titulaire_denominationSociale": "REVETECH", "modifications": "[]",
+        "lieuExecution": '{"code": "43051", "typeCode": "Code postal"}', "montant": 51388.0, "dureeMois": 2.0,
+        "marcheInnovant": "NC", "_type": "Marché", "valeurGlobale": 0.0, "autoriteConcedante": "",
+        "technique": '{"technique": ["Sans objet"]}',
+    }
+    assert record_kind(None, record) == "marche"
+    row = normalize_marche(record, TODAY)
+    assert row["uid"] == "39028994000012202073459100"
+    assert row["_titulaires"] == [("83057773000021", "SIRET", "REVETECH")]
+    assert row["lieu_execution_code"] == "43051"
+    assert row["marche_innovant_declare"] is None
+    assert row["techniques"] is None
+
+
+def test_modifications_as_python_repr_string():
+    row = normalize_marche(_v2(modifications="[{'objetModification': 'avenant 1', 'montant': '70000', "
+                                             "'dateNotificationModification': '2024-10-01'}]"), TODAY)
+    assert row["montant"] == 70000
+    assert "modifications_texte" in row["_anomalies"]
+
+
+@pytest.mark.parametrize(("record", "motif"), [
+    (_v2(id=""), "identifiant_manquant"),
+    (_v2(id="   "), "identifiant_manquant"),
+    (_v2(acheteur={"id": ""}), "acheteur_manquant"),
+    ("pas un objet", "enregistrement_non_objet"),
+])
+def test_unusable_records_are_rejected_with_reason(record, motif):
+    with pytest.raises(RecordRejected) as excinfo:
+        normalize_marche(record, TODAY)
+    assert excinfo.value.motif == motif
+
+
+def test_concession_2019_and_zero_subsidy():
+    record = {"_type": "Contrat de concession", "id": "C1", "autoriteConcedante": {"id": BUYER, "nom": "Millau"},
+              "nature": "Concession de travaux", "valeurGlobale": 27860000, "montantSubventionPublique": 0,
+              "dateSignature": "2021-02-21", "concessionnaires": [{"id": "81223113200026", "typeIdentifiant": "SIRET"}],
+              "modifications": [{"valeurGlobale": 30000000, "dateSignatureModification": "2022-01-01"}]}
+    assert record_kind(None, record) == "concession"
+    row = normalize_concession(record, TODAY)
+    assert row["valeur_globale"] == 30000000 and row["montant_subvention_publique"] == 0.0
+    assert row["concessionnaires_ids"] == "81223113200026"
+
+
+def _rows(*records):
+    rows = []
+    for rank, record in enumerate(records):
+        row = normalize_marche(record, TODAY)
+        row.update(source_fichier=f"f{rank}.json", format_source="decp-2024-json", _chemin=f"f{rank}.json",
+                   _rang_fichier=rank, _position=0)
+        rows.append(row)
+    return rows
+
+
+def test_republications_merge_into_latest_version():
+    first = _v2()
+    later = _v2(modifications=[{"modification": {"id": 1, "dateNotificationModification": "2024-09-01",
+                                                 "montant": 61000}}])
+    kept, rejected = consolidate(_rows(later, first, _v2()), "date_notification", "marché")
+    assert rejected == []
+    assert len(kept) == 1
+    assert kept[0]["montant"] == 61000
+    assert kept[0]["nb_versions_fusionnees"] == 3
+
+
+def test_object_filled_in_later_is_the_same_contract():
+    kept, rejected = consolidate(_rows(_v2(objet=""), _v2()), "date_notification", "marché")
+    assert (len(kept), rejected) == (1, [])
+
+
+def test_reused_id_for_other_lot_is_a_collision():
+    kept, rejected = consolidate(
+        _rows(_v2(objet="Lot 1 : gros oeuvre", dateNotification="2024-01-10"),
+              _v2(objet="Lot 2 : peintures", dateNotification="2024-03-10")),
+        "date_notification", "marché")
+    assert [k["objet"] for k in kept] == ["Lot 2 : peintures"]
+    assert [r["motif"] for r in rejected] == ["uid_en_collision"]
+    assert rejected[0]["fichier"] == "f0.json" and "Lot 1" in rejected[0]["detail"]

@@ -1,0 +1,117 @@
+"""Publication: valid package, hashes, and a failed run that leaves the previous publication untouched."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from frictionless import validate
+
+from pipelines import pipeline, schemas
+from pipelines.publish import PublicationError, publish
+from pipelines.settings import SAMPLE_DIR
+from pipelines.writers import sha256, write_csv
+
+
+@pytest.fixture(scope="module")
+def sample_tables():
+    normalized = pipeline.normalize(pipeline.ingest([SAMPLE_DIR]))
+    marches = pipeline.classify_marches(normalized.marches)
+    return {
+        "marches": marches,
+        "titulaires": normalized.titulaires,
+        "concessions": normalized.concessions,
+        "indicateurs": pipeline.indicators(marches),
+        "rejets": normalized.rejets,
+    }
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_publication_is_a_valid_data_package(sample_tables, tmp_path):
+    out = tmp_path / "published"
+    files = publish(sample_tables, out, inputs=[{"fichier": "x"}])
+    assert validate(out / "datapackage.json").valid
+    package = json.loads((out / "datapackage.json").read_text(encoding="utf-8"))
+    assert package["licenses"][0]["name"] == "etalab-2.0"
+    names = [r["name"] for r in package["resources"]]
+    assert names == ["marches", "titulaires", "concessions", "indicateurs", "rejets"]
+    for resource in package["resources"]:
+        assert resource["hash"] == "sha256:" + sha256(out / resource["path"])
+        for other in resource["autres_formats"]:
+            assert other["hash"] == "sha256:" + sha256(out / other["path"])
+    assert {f.path for f in files} >= {"data/marches.csv", "data/marches.parquet", "data/indicateurs.csv",
+                                       "data/rejets.csv"}
+    parquet = pd.read_parquet(out / "data/marches.parquet")
+    assert list(parquet.columns) == schemas.field_names("marches")
+    assert len(parquet) == len(sample_tables["marches"])
+
+
+def test_supplier_of_unknown_contract_fails_package_validation(sample_tables, tmp_path):
+    orphan = dict(sample_tables, marches=sample_tables["marches"].iloc[1:])
+    with pytest.raises(PublicationError, match="foreign-key"):
+        publish(orphan, tmp_path / "published", inputs=[])
+
+
+def test_tampered_file_fails_package_validation(sample_tables, tmp_path):
+    out = tmp_path / "published"
+    publish(sample_tables, out, inputs=[])
+    with (out / "data/marches.csv").open("a", encoding="utf-8") as handle:
+        handle.write("\n")
+    assert not validate(out / "datapackage.json").valid
+
+
+def test_corrupted_table_fails_schema_validation(sample_tables, tmp_path):
+    broken = sample_tables["marches"].copy()
+    broken.loc[0, "procedure"] = "Procédure inventée"
+    broken.loc[1, "uid"] = broken.loc[2, "uid"]
+    path = tmp_path / "marches.csv"
+    write_csv(broken, path, "marches")
+    report = schemas.validate_csv(path, "marches")
+    assert not report.valid
+    assert any("procedure" in e for e in report.errors) and any("uid" in e for e in report.errors)
+
+
+def test_failed_run_leaves_previous_publication_intact(sample_tables, tmp_path):
+    out = tmp_path / "published"
+    publish(sample_tables, out, inputs=[])
+    (out / "README.md").write_text("kept\n", encoding="utf-8")
+    before = _snapshot(out)
+    broken = dict(sample_tables)
+    bad = sample_tables["marches"].copy()
+    bad.loc[0, "acheteur_categorie"] = "inconnue"  # outside the schema's enum: Frictionless must refuse it
+    broken["marches"] = bad
+    with pytest.raises(PublicationError, match="Frictionless"):
+        publish(broken, out, inputs=[])
+    assert _snapshot(out) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".published")]
+
+
+def test_successful_run_replaces_and_keeps_readme(sample_tables, tmp_path):
+    out = tmp_path / "published"
+    publish(sample_tables, out, inputs=[])
+    (out / "README.md").write_text("kept\n", encoding="utf-8")
+    marches = sample_tables["marches"].head(3)
+    titulaires = sample_tables["titulaires"][sample_tables["titulaires"]["uid"].isin(marches["uid"])]
+    smaller = dict(sample_tables, marches=marches, titulaires=titulaires)
+    publish(smaller, out, inputs=[])
+    assert (out / "README.md").read_text(encoding="utf-8") == "kept\n"
+    assert len(pd.read_csv(out / "data/marches.csv")) == 3
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_publication(sample_tables, tmp_path):
+    out = tmp_path / "home"
+    out.mkdir()
+    (out / "precious.txt").write_text("do not delete", encoding="utf-8")
+    with pytest.raises(PublicationError, match="pas une publication"):
+        publish(sample_tables, out, inputs=[])
+    assert (out / "precious.txt").exists()
+
+
+def test_unwritable_target_fails_cleanly(sample_tables, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    with pytest.raises(PublicationError):
+        publish(sample_tables, blocker / "published", inputs=[])
