@@ -156,3 +156,11 @@ def test_reused_id_for_other_lot_is_a_collision():
     assert [k["objet"] for k in kept] == ["Lot 2 : peintures"]
     assert [r["motif"] for r in rejected] == ["uid_en_collision"]
     assert rejected[0]["fichier"] == "f0.json" and "Lot 1" in rejected[0]["detail"]
+
+
+def test_price_types_from_2024_list_and_from_2019_form():
+    row = normalize_marche(_v2(formePrix="Mixte", typesPrix={"typePrix": ["Définitif ferme", "Provisoire"]}), TODAY)
+    assert (row["forme_prix"], row["types_prix"]) == ("Mixte", "Définitif ferme|Provisoire")
+    row = normalize_marche(_v2(formePrix="Révisable"), TODAY)
+    assert (row["forme_prix"], row["types_prix"]) == (None, "Définitif révisable")
+    assert "forme_prix_2019" in row["_anomalies"]

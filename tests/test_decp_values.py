@@ -116,3 +116,20 @@ def test_nature_2019_values_move_to_techniques():
 def test_location_type_typos():
     assert normalize_location_type("Code Postal") == ("Code postal", "type_code_lieu_casse")
     assert normalize_location_type("CODE DEPARTEMENT") == ("Code département", "type_code_lieu_casse")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Forfaitaire", ("Forfaitaire", None, None)),
+        ("UNITAIRE", ("Unitaire", None, "forme_prix_casse")),
+        ("Ferme", (None, "Définitif ferme", "forme_prix_2019")),
+        ("Ferme et actualisable", (None, "Définitif actualisable", "forme_prix_2019")),
+        ("Révisable", (None, "Définitif révisable", "forme_prix_2019")),
+        ("Au doigt mouillé", (None, None, "forme_prix_inconnue")),
+    ],
+)
+def test_price_form_2019_moves_to_price_types(raw, expected):
+    from pipelines.decp.vocabulary import normalize_price_form
+
+    assert normalize_price_form(raw) == expected

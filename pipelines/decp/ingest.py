@@ -56,14 +56,15 @@ def ingest_files(paths: Iterable[str | Path], max_bytes: int, today: dt.date | N
             for raw in read_records(path, max_bytes):
                 report["format_source"] = raw.format_source
                 report["lus"] += 1
+                textual = not raw.format_source.endswith("-json")
                 try:
                     kind = record_kind(raw.kind, raw.data) if isinstance(raw.data, dict) else raw.kind
                     if kind == CONCESSION:
-                        row = normalize_concession(raw.data, today)
+                        row = normalize_concession(raw.data, today, textual)
                         result.concessions.append(row)
                         report["concessions"] += 1
                     else:
-                        row = normalize_marche(raw.data, today)
+                        row = normalize_marche(raw.data, today, textual)
                         result.marches.append(row)
                         report["marches"] += 1
                 except RecordRejected as exc:

@@ -25,6 +25,8 @@ from .vocabulary import (
     normalize_concession_nature,
     normalize_location_type,
     normalize_nature,
+    normalize_price_form,
+    normalize_price_type,
     normalize_procedure,
 )
 
@@ -68,7 +70,19 @@ def record_kind(kind: str | None, record: dict) -> str:
     return MARCHE
 
 
+# "Value written as text" is only a defect in JSON: in XML and CSV every value is text.
+_JSON_ONLY_ANOMALIES = frozenset({"montant_texte", "nombre_texte", "modifications_texte", "lieu_execution_texte"})
+
+
 class _Anomalies(set):
+    def __init__(self, textual: bool):
+        super().__init__()
+        self.textual = textual
+
+    def add(self, code: str) -> None:
+        if not (self.textual and code in _JSON_ONLY_ANOMALIES):
+            super().add(code)
+
     def note(self, pair: tuple) -> object:
         *values, anomaly = pair
         if anomaly:
@@ -182,10 +196,11 @@ def _location(record: dict, anomalies: _Anomalies) -> tuple[str | None, str | No
     return code, anomalies.note(normalize_location_type(kind))
 
 
-def normalize_marche(record: object, today: dt.date) -> dict:
+def normalize_marche(record: object, today: dt.date, textual: bool = False) -> dict:
+    """``textual``: the source format has no types (XML, CSV), so text values are not anomalies."""
     if not isinstance(record, dict):
         raise RecordRejected("enregistrement_non_objet", f"enregistrement de type {type(record).__name__}, objet attendu")
-    notes = _Anomalies()
+    notes = _Anomalies(textual)
     buyer_id, contract_id = _identity(record, "acheteur", "marché")
     _, buyer_name = _buyer(record, "acheteur")
     if not (len(buyer_id) == 14 and buyer_id.isdigit()):
@@ -198,6 +213,17 @@ def normalize_marche(record: object, today: dt.date) -> dict:
     if implied_technique:
         techniques.insert(0, implied_technique)
     techniques = list(dict.fromkeys(t for t in techniques if t.casefold() != "sans objet"))
+
+    price_form, implied_price_type, price_note = normalize_price_form(get(record, "formePrix"))
+    if price_note:
+        notes.add(price_note)
+    price_types = [implied_price_type] if implied_price_type else []
+    for text in _strings(record.get("typesPrix", record.get("typePrix")), ("typePrix",)):
+        canonical = normalize_price_type(text)
+        if canonical is None:
+            notes.add("type_prix_inconnu")
+        elif canonical not in price_types:
+            price_types.append(canonical)
 
     suppliers = parties(record.get("titulaires")) or _flat_party(record, "titulaire")
     initial_amount = notes.note(parse_amount(get(record, "montant")))
@@ -235,7 +261,8 @@ def normalize_marche(record: object, today: dt.date) -> dict:
         "date_publication_donnees": notes.note(parse_date(get(record, "datePublicationDonnees"), today)),
         "lieu_execution_code": location_code,
         "lieu_execution_type": location_type,
-        "forme_prix": clean_text(get(record, "formePrix")),
+        "forme_prix": price_form,
+        "types_prix": "|".join(price_types) or None,
         "ccag": clean_text(get(record, "ccag")),
         "offres_recues": notes.note(parse_int(get(record, "offresRecues"))),
         "id_accord_cadre": clean_text(get(record, "idAccordCadre")),
@@ -247,10 +274,10 @@ def normalize_marche(record: object, today: dt.date) -> dict:
     }
 
 
-def normalize_concession(record: object, today: dt.date) -> dict:
+def normalize_concession(record: object, today: dt.date, textual: bool = False) -> dict:
     if not isinstance(record, dict):
         raise RecordRejected("enregistrement_non_objet", f"enregistrement de type {type(record).__name__}, objet attendu")
-    notes = _Anomalies()
+    notes = _Anomalies(textual)
     authority_id, contract_id = _identity(record, "autoriteConcedante", "concession")
     _, authority_name = _buyer(record, "autoriteConcedante")
     value = notes.note(parse_amount(get(record, "valeurGlobale")))

@@ -118,3 +118,34 @@ def normalize_location_type(value: object) -> tuple[str | None, str | None]:
     if canonical is None:
         return text, "type_code_lieu_inconnu"
     return canonical, "type_code_lieu_casse"
+
+
+PRICE_FORMS = ("Unitaire", "Forfaitaire", "Mixte")
+PRICE_TYPES = ("Définitif ferme", "Définitif actualisable", "Définitif révisable", "Provisoire")
+# The 2019 `formePrix` described price variation, which the 2024 format moved to `typesPrix`.
+_PRICE_FORM_2019 = {
+    "ferme": "Définitif ferme",
+    "ferme et actualisable": "Définitif actualisable",
+    "actualisable": "Définitif actualisable",
+    "revisable": "Définitif révisable",
+}
+_PRICE_FORM_LOOKUP = {fold(v): v for v in PRICE_FORMS}
+_PRICE_TYPE_LOOKUP = {fold(v): v for v in PRICE_TYPES} | _PRICE_FORM_2019
+
+
+def normalize_price_form(value: object) -> tuple[str | None, str | None, str | None]:
+    """Returns (formePrix 2024, price type implied by a 2019 formePrix, anomaly)."""
+    text = clean_text(value)
+    if text is None:
+        return None, None, None
+    key = fold(text)
+    if key in _PRICE_FORM_LOOKUP:
+        canonical = _PRICE_FORM_LOOKUP[key]
+        return canonical, None, None if canonical == text else "forme_prix_casse"
+    if key in _PRICE_FORM_2019:
+        return None, _PRICE_FORM_2019[key], "forme_prix_2019"
+    return None, None, "forme_prix_inconnue"
+
+
+def normalize_price_type(value: str) -> str | None:
+    return _PRICE_TYPE_LOOKUP.get(fold(value))
