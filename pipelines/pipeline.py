@@ -32,13 +32,15 @@ class Normalized:
     fichiers: list[dict] = field(default_factory=list)
 
 
-def ingest(paths: Iterable[str | Path], max_bytes: int | None = None) -> Ingested:
-    return ingest_files(paths, max_bytes or settings.max_file_bytes())
+def ingest(paths: Iterable[str | Path], max_bytes: int | None = None, out_dir: Path | None = None) -> Ingested:
+    """``out_dir``: the publication folder, never read back as input when it lies inside an input folder."""
+    return ingest_files(paths, max_bytes or settings.max_file_bytes(), exclude=[out_dir] if out_dir else ())
 
 
 def normalize(ingested: Ingested) -> Normalized:
-    marches, marches_collisions = consolidate(ingested.marches, "date_notification", "marché")
-    concessions, concessions_collisions = consolidate(ingested.concessions, "date_signature", "concession")
+    marches, marches_collisions = consolidate(ingested.marches, "date_notification", "montant_initial", "marché")
+    concessions, concessions_collisions = consolidate(ingested.concessions, "date_signature", "valeur_globale",
+                                                      "concession")
     return Normalized(
         marches=marches_table(marches),
         titulaires=titulaires_table(marches),
@@ -97,7 +99,7 @@ def run_from_files(paths: Iterable[str | Path], out_dir: Path, max_bytes: int | 
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
         raise FileNotFoundError(f"{missing[0]} : fichier ou dossier introuvable")
-    normalized = normalize(ingest(paths, max_bytes))
+    normalized = normalize(ingest(paths, max_bytes, Path(out_dir)))
     marches = classify_marches(normalized.marches)
     failures = quality_failures(marches)
     if failures:

@@ -151,7 +151,24 @@ def _validate(staging: Path) -> None:
         raise PublicationError("publication invalide (Frictionless) : " + " ; ".join(lines[:5]))
 
 
+def _siblings(out_dir: Path, kind: str) -> list[Path]:
+    return sorted(out_dir.parent.glob(f".{out_dir.name}.{kind}-*"), key=lambda p: p.stat().st_mtime)
+
+
+def recover(out_dir: Path) -> None:
+    """Undo what a run killed during the swap left: the previous publication set aside, stale staging folders."""
+    if not out_dir.exists():
+        previous = _siblings(out_dir, "ancienne") if out_dir.parent.is_dir() else []
+        if previous:
+            os.rename(previous[-1], out_dir)
+    if out_dir.parent.is_dir():
+        for stale in _siblings(out_dir, "en-cours") + _siblings(out_dir, "ancienne"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def _swap(staging: Path, out_dir: Path) -> None:
+    """Two renames on one filesystem; between them, interrupted or not, the old folder is put back or found back
+    by ``recover`` at the next run."""
     previous = out_dir.with_name(f".{out_dir.name}.ancienne-{uuid.uuid4().hex[:8]}")
     if out_dir.exists():
         readme = out_dir / "README.md"
@@ -160,8 +177,8 @@ def _swap(staging: Path, out_dir: Path) -> None:
         os.rename(out_dir, previous)
     try:
         os.rename(staging, out_dir)
-    except OSError:
-        if previous.exists():
+    except BaseException:
+        if previous.exists() and not out_dir.exists():
             os.rename(previous, out_dir)
         raise
     shutil.rmtree(previous, ignore_errors=True)
@@ -171,6 +188,10 @@ def publish(tables: dict[str, pd.DataFrame], out_dir: Path, inputs: list[dict],
             created: dt.datetime | None = None) -> list[PublishedFile]:
     """Write, validate and swap in the publication; raise PublicationError leaving ``out_dir`` as it was."""
     out_dir = Path(out_dir).resolve()
+    try:
+        recover(out_dir)
+    except OSError as exc:
+        raise PublicationError(f"{out_dir} : reprise d'une publication interrompue impossible ({exc})") from exc
     _check_target(out_dir)
     created = created or dt.datetime.now(dt.timezone.utc)
     try:

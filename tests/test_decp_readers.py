@@ -172,3 +172,65 @@ def test_tabular_csv_merges_one_row_per_supplier(tmp_path):
     records = _read(_write(tmp_path, "x.csv", csv_text))
     assert [(r.format_source, r.data["uid"], [t["id"] for t in r.data["titulaires"]]) for r in records] == [
         (CSV_TABULAR, "A1", ["T1", "T2"]), (CSV_TABULAR, "B2", ["T3"])]
+
+
+def test_nan_fallback_keeps_document_order_with_concessions_first(tmp_path):
+    text = ('{"marches": {"contrat-concession": [{"id": "C1"}, {"id": "C2"}], '
+            '"marche": [{"id": "M1"}, {"id": "M2", "montant": NaN}]}}')
+    records = _read(_write(tmp_path, "x.json", text))
+    assert [(r.kind, r.data["id"], r.position) for r in records] == [
+        (CONCESSION, "C1", 0), (CONCESSION, "C2", 1), (MARCHE, "M1", 2), (MARCHE, "M2", 3)]
+
+
+def test_deeply_nested_record_is_unreadable_not_fatal(tmp_path):
+    from pipelines.decp.readers import UnreadableRecord
+
+    text = '{"marches": [' + "[" * 100_000 + "]" * 100_000 + ', {"id": "A"}]}'
+    records = _read(_write(tmp_path, "x.json", text))
+    assert isinstance(records[0].data, UnreadableRecord) and records[1].data == {"id": "A"}
+
+
+def test_deep_nesting_outside_records_rejects_the_file(tmp_path):
+    with pytest.raises(FileRejected) as excinfo:
+        _read(_write(tmp_path, "x.json", '{"autre": ' + "[" * 100_000 + "]" * 100_000 + "}"))
+    assert excinfo.value.motif == "json_invalide" and "niveaux" in excinfo.value.detail
+
+
+def test_windows_1252_csv_detected_past_the_first_block(tmp_path):
+    rows = "".join(f"2019X{i:05d},12345678900011,Entretien des espaces verts\n" for i in range(3000))
+    content = ("id,acheteur.id,objet\n" + rows + "2019Y,12345678900011,Élagage d'arbres\n").encode("cp1252")
+    assert len(content) > 70_000
+    records = _read(_write(tmp_path, "x.csv", content))
+    assert len(records) == 3001 and records[-1].data["objet"] == "Élagage d'arbres"
+
+
+def test_tabular_lots_under_one_uid_stay_separate_and_old_versions_are_counted(tmp_path):
+    from pipelines.decp.readers import UnreadableRecord
+
+    csv_text = (
+        "uid,id,acheteur_id,titulaire_id,montant,dateNotification,dureeMois,donneesActuelles\n"
+        "A1,1,A,T1,100,2024-07-01,12,true\n"
+        "A1,1,A,T2,100,2024-07-01,12,true\n"
+        "A1,1,A,T1,100,2024-07-01,12,true\n"
+        "A1,1,A,T3,250,2024-07-01,12,true\n"
+        "A1,1,A,T1,90,2024-07-01,12,false\n"
+    )
+    records = _read(_write(tmp_path, "x.csv", csv_text))
+    contracts = [r for r in records if isinstance(r.data, dict)]
+    assert [([t["id"] for t in r.data["titulaires"]], r.data["montant"]) for r in contracts] == [
+        (["T1", "T2"], "100"), (["T3"], "250")]
+    old = [(r.data.motif, r.position) for r in records if isinstance(r.data, UnreadableRecord)]
+    assert old == [("version_anterieure", 4)]
+
+
+def test_xml_with_nested_marches_lists(tmp_path):
+    records = _read(_write(tmp_path, "x.xml", "<marches><marches><marche><id>X1</id></marche></marches></marches>"))
+    assert [r.data["id"] for r in records] == ["X1"]
+
+
+def test_xml_dtd_hidden_after_a_long_comment_is_refused(tmp_path):
+    doc = ('<?xml version="1.0"?><!--' + "x" * 100_000 + '--><!DOCTYPE marches [<!ENTITY a "boom">]>'
+           "<marches><marche><id>&a;</id></marche></marches>")
+    with pytest.raises(FileRejected) as excinfo:
+        _read(_write(tmp_path, "x.xml", doc))
+    assert excinfo.value.motif == "xml_invalide"

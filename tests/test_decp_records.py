@@ -136,7 +136,7 @@ def test_republications_merge_into_latest_version():
     first = _v2()
     later = _v2(modifications=[{"modification": {"id": 1, "dateNotificationModification": "2024-09-01",
                                                  "montant": 61000}}])
-    kept, rejected = consolidate(_rows(later, first, _v2()), "date_notification", "marché")
+    kept, rejected = consolidate(_rows(later, first, _v2()), "date_notification", "montant_initial", "marché")
     assert rejected == []
     assert len(kept) == 1
     assert kept[0]["montant"] == 61000
@@ -144,7 +144,7 @@ def test_republications_merge_into_latest_version():
 
 
 def test_object_filled_in_later_is_the_same_contract():
-    kept, rejected = consolidate(_rows(_v2(objet=""), _v2()), "date_notification", "marché")
+    kept, rejected = consolidate(_rows(_v2(objet=""), _v2()), "date_notification", "montant_initial", "marché")
     assert (len(kept), rejected) == (1, [])
 
 
@@ -152,7 +152,7 @@ def test_reused_id_for_other_lot_is_a_collision():
     kept, rejected = consolidate(
         _rows(_v2(objet="Lot 1 : gros oeuvre", dateNotification="2024-01-10"),
               _v2(objet="Lot 2 : peintures", dateNotification="2024-03-10")),
-        "date_notification", "marché")
+        "date_notification", "montant_initial", "marché")
     assert [k["objet"] for k in kept] == ["Lot 2 : peintures"]
     assert [r["motif"] for r in rejected] == ["uid_en_collision"]
     assert rejected[0]["fichier"] == "f0.json" and "Lot 1" in rejected[0]["detail"]
@@ -164,3 +164,43 @@ def test_price_types_from_2024_list_and_from_2019_form():
     row = normalize_marche(_v2(formePrix="Révisable"), TODAY)
     assert (row["forme_prix"], row["types_prix"]) == (None, "Définitif révisable")
     assert "forme_prix_2019" in row["_anomalies"]
+
+
+def test_numbered_modifications_win_over_odd_dates():
+    row = normalize_marche(_v2(modifications=[
+        {"modification": {"id": 2, "dateNotificationModification": "15/03/2024", "montant": 200}},
+        {"modification": {"id": 1, "dateNotificationModification": "2024-02-01", "montant": 100}},
+    ]), TODAY)
+    assert row["montant"] == 200
+
+
+def test_ids_typed_as_numbers():
+    assert normalize_marche(_v2(id=2019001.0), TODAY)["id"] == "2019001"
+    assert normalize_marche(_v2(id=1.5), TODAY)["id"] == "1.5"
+    with pytest.raises(RecordRejected):
+        normalize_marche(_v2(id=True), TODAY)
+
+
+def test_empty_lists_as_text_do_not_make_a_concession():
+    assert record_kind(None, {"id": "X", "concessionnaires": "[]", "autoriteConcedante": "{}"}) == "marche"
+
+
+def test_implausible_duration_is_dropped():
+    row = normalize_marche(_v2(dureeMois=1200), TODAY)
+    assert row["duree_mois"] is None and "duree_aberrante" in row["_anomalies"]
+
+
+def test_reworded_republication_is_the_same_contract_and_newest_version_wins():
+    old = _v2(objet="Groupe scolaire des Reigniers: Lot 8 : Menuiseries intérieures")
+    newer = _v2(objet="Groupe scolaire des Reigniers : Lot 08 : Menuiseries interieures",
+                modifications=[{"modification": {"id": 1, "dateNotificationModification": "2024-09-01",
+                                                 "montant": 25000}}])
+    kept, rejected = consolidate(_rows(old, old, old, newer), "date_notification", "montant_initial", "marché")
+    assert rejected == []
+    assert [(k["montant"], k["nb_versions_fusionnees"]) for k in kept] == [(25000, 4)]
+
+
+def test_untitled_lots_with_other_amounts_are_told_apart():
+    kept, rejected = consolidate(_rows(_v2(objet="", montant=100), _v2(objet="", montant=250)),
+                                 "date_notification", "montant_initial", "marché")
+    assert len(kept) == 1 and [r["motif"] for r in rejected] == ["uid_en_collision"]

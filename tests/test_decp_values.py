@@ -133,3 +133,22 @@ def test_price_form_2019_moves_to_price_types(raw, expected):
     from pipelines.decp.vocabulary import normalize_price_form
 
     assert normalize_price_form(raw) == expected
+
+
+def test_absurd_numbers_are_dropped_not_fatal():
+    assert parse_int(1e30) == (None, "nombre_aberrant")
+    assert parse_int("9" * 400) == (None, "nombre_aberrant")
+    assert parse_amount(10**400) == (None, "montant_aberrant")
+    assert parse_amount("1" + "0" * 400) == (None, "montant_aberrant")
+    assert parse_amount(1e10) == (None, "montant_aberrant")
+    assert parse_amount(9_999_999_999.99) == (9_999_999_999.99, None)
+
+
+def test_amount_rounding_to_zero_is_invalid():
+    assert parse_amount(0.004) == (None, "montant_invalide")
+    assert parse_amount(0.005) == (0.01, None)
+
+
+def test_dates_end_one_year_after_today():
+    assert parse_date("2027-11-26", TODAY)[0] == dt.date(2027, 11, 26)
+    assert parse_date("2027-12-20", TODAY) == (None, "date_implausible")

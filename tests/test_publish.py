@@ -1,6 +1,7 @@
 """Publication: valid package, hashes, and a failed run that leaves the previous publication untouched."""
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -115,3 +116,40 @@ def test_unwritable_target_fails_cleanly(sample_tables, tmp_path):
     blocker.write_text("x", encoding="utf-8")
     with pytest.raises(PublicationError):
         publish(sample_tables, blocker / "published", inputs=[])
+
+
+def test_interrupted_swap_puts_the_old_publication_back(sample_tables, tmp_path, monkeypatch):
+    import os as os_module
+
+    from pipelines import publish as publish_module
+
+    out = tmp_path / "published"
+    publish(sample_tables, out, inputs=[])
+    before = _snapshot(out)
+    real_rename = os_module.rename
+    calls = []
+
+    def interrupted(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:  # the staging folder moving in
+            raise KeyboardInterrupt
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(publish_module.os, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        publish(sample_tables, out, inputs=[])
+    monkeypatch.setattr(publish_module.os, "rename", real_rename)
+    assert _snapshot(out) == before
+
+
+def test_next_run_recovers_a_publication_left_aside_by_a_killed_run(sample_tables, tmp_path):
+    from pipelines.publish import recover
+
+    out = tmp_path / "published"
+    publish(sample_tables, out, inputs=[])
+    before = _snapshot(out)
+    os.rename(out, tmp_path / ".published.ancienne-deadbeef")  # what SIGKILL between the two renames leaves
+    (tmp_path / ".published.en-cours-cafe0000").mkdir()
+    recover(out)
+    assert _snapshot(out) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".published")]

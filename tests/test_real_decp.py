@@ -40,7 +40,7 @@ def published(real_data, tmp_path_factory):
 
 def test_one_row_per_distinct_contract(real_data, published):
     _, _, tables = published
-    keys, records = _independent_contracts(expand_inputs([real_data / d for d in DECP_DIRS]))
+    keys, records = _independent_contracts([f.path for f in expand_inputs([real_data / d for d in DECP_DIRS])])
     marches = tables["marches"]
     assert marches["uid"].is_unique
     assert len(marches) == len(keys)
@@ -52,7 +52,7 @@ def test_every_record_is_in_marches_or_in_rejets(real_data, published):
     _, _, tables = published
     marches_uids = set(tables["marches"]["uid"])
     rejected = {(Path(r.fichier).name, int(r.position)) for r in tables["rejets"].itertuples() if r.position}
-    for path in expand_inputs([real_data / d for d in DECP_DIRS]):
+    for path in [f.path for f in expand_inputs([real_data / d for d in DECP_DIRS])]:
         marches = json.loads(path.read_text(encoding="utf-8-sig"))["marches"]
         items = marches if isinstance(marches, list) else marches.get("marche", [])
         for position, item in enumerate(items):

@@ -11,6 +11,7 @@ primary key cannot hold; the most recent one is kept and the others go to rejets
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from .ingest import reject
 from .values import fold
@@ -28,23 +29,37 @@ def _version_rank(row: dict) -> tuple:
     )
 
 
-def _split_contracts(group: list[dict], date_key: str) -> dict[tuple, list[dict]]:
-    """Records of one uid grouped by contract: same notification date and same object (case/accents aside).
+_PUNCTUATION = re.compile(r"[^\w]+")
+_LEADING_ZEROS = re.compile(r"\b0+(\d)")
 
-    A record without an object is a version of the contract notified the same day (the largest group), since
-    publishers sometimes fill the object in a later republication.
+
+def object_key(objet: str | None) -> str:
+    """Wording-insensitive key of an object: republications reword ("Lot 08 :" / "Lot 8:", accents, spacing)."""
+    text = _PUNCTUATION.sub(" ", fold(objet or "")).replace("_", " ")
+    return " ".join(_LEADING_ZEROS.sub(r"\1", text).split())
+
+
+def _split_contracts(group: list[dict], date_key: str, amount_key: str) -> dict[tuple, list[dict]]:
+    """Records of one uid grouped by contract: same notification date and same object (wording aside).
+
+    A record without an object is taken for a version of the contract notified the same day (the largest
+    group), since publishers sometimes fill the object in later; when no record of that day has an object,
+    the initial amount tells contracts apart (tabular exports without objects).
     """
     contracts: dict[tuple, list[dict]] = {}
     untitled = []
     for row in group:
-        objet = fold(row.get("objet") or "")
-        if objet:
-            contracts.setdefault((row.get(date_key), objet), []).append(row)
+        key = object_key(row.get("objet"))
+        if key:
+            contracts.setdefault((row.get(date_key), key), []).append(row)
         else:
             untitled.append(row)
     for row in untitled:
-        same_day = [key for key in contracts if key[0] == row.get(date_key)]
-        key = max(same_day, key=lambda k: len(contracts[k])) if same_day else (row.get(date_key), "")
+        same_day = [key for key in contracts if key[0] == row.get(date_key) and not key[1].startswith("#")]
+        if same_day:
+            key = max(same_day, key=lambda k: (len(contracts[k]), k[1]))
+        else:
+            key = (row.get(date_key), f"#{row.get(amount_key)}")
         contracts.setdefault(key, []).append(row)
     for key, records in contracts.items():
         for row in records:
@@ -52,7 +67,7 @@ def _split_contracts(group: list[dict], date_key: str) -> dict[tuple, list[dict]
     return contracts
 
 
-def consolidate(rows: list[dict], date_key: str, label: str) -> tuple[list[dict], list[dict]]:
+def consolidate(rows: list[dict], date_key: str, amount_key: str, label: str) -> tuple[list[dict], list[dict]]:
     """Returns (one row per uid, rejets for colliding contracts)."""
     by_uid: dict[str, list[dict]] = {}
     for row in rows:
@@ -60,10 +75,11 @@ def consolidate(rows: list[dict], date_key: str, label: str) -> tuple[list[dict]
     kept: list[dict] = []
     rejected: list[dict] = []
     for uid, group in by_uid.items():
-        contracts = _split_contracts(group, date_key)
+        contracts = _split_contracts(group, date_key, amount_key)
         versions = [max(records, key=_version_rank) | {"nb_versions_fusionnees": len(records)}
                     for records in contracts.values()]
-        versions.sort(key=lambda r: (r.get(date_key) or _EPOCH, r["nb_versions_fusionnees"], _version_rank(r)))
+        # The contract notified last is kept; on the same day, the most complete and most recent version.
+        versions.sort(key=lambda r: (r.get(date_key) or _EPOCH, _version_rank(r)))
         winner = versions[-1]
         kept.append(winner)
         for loser in versions[:-1]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .readers import CONCESSION, FileRejected, read_records
+from .readers import CONCESSION, FileRejected, UnreadableRecord, read_records
 from .records import RecordRejected, normalize_concession, normalize_marche, record_kind
 
 SOURCE = "decp"
@@ -21,16 +22,40 @@ class Ingested:
     fichiers: list[dict] = field(default_factory=list)
 
 
-def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders walked recursively; sorted so runs are reproducible and later files win ties."""
-    files: list[Path] = []
+@dataclass(frozen=True)
+class InputFile:
+    path: Path
+    name: str  # as published: relative to the folder given (absolute paths of the operator are not published)
+
+
+def _printable(path: Path | str) -> str:
+    """File names that are not UTF-8 are published with escapes rather than crashing the writers."""
+    return os.fsdecode(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def expand_inputs(paths: Iterable[str | Path], exclude: Iterable[Path] = ()) -> list[InputFile]:
+    """Files as given, folders walked recursively (hidden files and folders, and ``exclude``, left out).
+
+    Sorted so runs are reproducible and later files win ties.
+    """
+    excluded = [Path(p).resolve() for p in exclude]
+    files: dict[Path, InputFile] = {}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(p for p in sorted(path.rglob("*")) if p.is_file() and not p.name.startswith("."))
+            for child in sorted(path.rglob("*")):
+                relative = child.relative_to(path)
+                resolved = child.resolve()
+                if _hidden(relative) or any(resolved.is_relative_to(x) for x in excluded) or child.is_dir():
+                    continue
+                files.setdefault(resolved, InputFile(child, _printable(Path(path.name) / relative)))
         else:
-            files.append(path)
-    return list(dict.fromkeys(files))
+            files.setdefault(path.resolve(), InputFile(path, _printable(path.name)))
+    return list(files.values())
 
 
 def reject(fichier: str, motif: str, detail: str, position: int | None = None, identifiant: str | None = None,
@@ -46,36 +71,50 @@ def reject(fichier: str, motif: str, detail: str, position: int | None = None, i
     }
 
 
-def ingest_files(paths: Iterable[str | Path], max_bytes: int, today: dt.date | None = None) -> Ingested:
+def _normalize(raw, today: dt.date) -> tuple[str, dict]:
+    if isinstance(raw.data, UnreadableRecord):
+        raise RecordRejected(raw.data.motif, raw.data.detail, raw.data.identifiant)
+    textual = not raw.format_source.endswith("-json")
+    kind = record_kind(raw.kind, raw.data) if isinstance(raw.data, dict) else raw.kind
+    if kind == CONCESSION:
+        return CONCESSION, normalize_concession(raw.data, today, textual)
+    return "marche", normalize_marche(raw.data, today, textual)
+
+
+def ingest_files(paths: Iterable[str | Path], max_bytes: int, today: dt.date | None = None,
+                 exclude: Iterable[Path] = ()) -> Ingested:
     today = today or dt.date.today()
     result = Ingested()
-    for rank, path in enumerate(expand_inputs(paths)):
-        name = str(path)
+    for rank, item in enumerate(expand_inputs(paths, exclude)):
+        name = item.name
         report = {"fichier": name, "format_source": None, "lus": 0, "marches": 0, "concessions": 0, "rejetes": 0}
         try:
-            for raw in read_records(path, max_bytes):
+            for raw in read_records(item.path, max_bytes):
                 report["format_source"] = raw.format_source
                 report["lus"] += 1
-                textual = not raw.format_source.endswith("-json")
                 try:
-                    kind = record_kind(raw.kind, raw.data) if isinstance(raw.data, dict) else raw.kind
-                    if kind == CONCESSION:
-                        row = normalize_concession(raw.data, today, textual)
-                        result.concessions.append(row)
-                        report["concessions"] += 1
-                    else:
-                        row = normalize_marche(raw.data, today, textual)
-                        result.marches.append(row)
-                        report["marches"] += 1
+                    kind, row = _normalize(raw, today)
                 except RecordRejected as exc:
                     result.rejets.append(reject(name, exc.motif, exc.detail, raw.position, exc.identifiant,
                                                 raw.format_source))
                     report["rejetes"] += 1
                     continue
-                row.update(source_fichier=path.name, format_source=raw.format_source, _chemin=name,
+                except Exception as exc:  # noqa: BLE001 - one odd record must not stop the run
+                    result.rejets.append(reject(name, "enregistrement_invalide",
+                                                f"enregistrement inexploitable ({type(exc).__name__} : {exc})"[:500],
+                                                raw.position, None, raw.format_source))
+                    report["rejetes"] += 1
+                    continue
+                row.update(source_fichier=_printable(item.path.name), format_source=raw.format_source, _chemin=name,
                            _rang_fichier=rank, _position=raw.position)
+                (result.concessions if kind == CONCESSION else result.marches).append(row)
+                report["concessions" if kind == CONCESSION else "marches"] += 1
         except FileRejected as exc:
             result.rejets.append(reject(name, exc.motif, exc.detail, format_source=report["format_source"]))
             report["erreur"] = exc.detail
+        except Exception as exc:  # noqa: BLE001 - a file the readers did not foresee is listed, not fatal
+            detail = f"fichier illisible ({type(exc).__name__} : {exc})"[:500]
+            result.rejets.append(reject(name, "fichier_illisible", detail, format_source=report["format_source"]))
+            report["erreur"] = detail
         result.fichiers.append(report)
     return result

@@ -10,6 +10,7 @@ yearly file of hundreds of MB is never loaded whole.
 from __future__ import annotations
 
 import ast
+import codecs
 import csv
 import io
 import json
@@ -25,6 +26,10 @@ SNIFF_BYTES = 64 * 1024
 FALLBACK_MAX_BYTES = 64 * 1024 * 1024
 # A literal Python/JSON list embedded as text (semi-flattened files) longer than this is not a real DECP value.
 EMBEDDED_MAX_CHARS = 1_000_000
+# DECP records nest about 5 levels deep; far deeper is malformed or hostile.
+MAX_JSON_DEPTH = 64
+_START_EVENTS = frozenset({"start_map", "start_array"})
+_END_EVENTS = frozenset({"end_map", "end_array"})
 
 JSON_2019 = "decp-2019-json"
 JSON_2024 = "decp-2024-json"
@@ -38,7 +43,8 @@ CONCESSION = "concession"
 
 # Fields that exist only in the 2024 format: their presence tells an XML record's version.
 V2_ONLY_FIELDS = frozenset(
-    {"marcheInnovant", "ccag", "offresRecues", "attributionAvance", "sousTraitanceDeclaree", "typesPrix", "techniques"}
+    {"marcheInnovant", "ccag", "offresRecues", "attributionAvance", "sousTraitanceDeclaree", "typesPrix", "techniques",
+     "considerationsSociales", "considerationsEnvironnementales"}
 )
 
 
@@ -49,6 +55,15 @@ class FileRejected(Exception):
         super().__init__(detail)
         self.motif = motif
         self.detail = detail
+
+
+@dataclass(frozen=True)
+class UnreadableRecord:
+    """Stands for a record the reader could not use; ingestion rejects it with this detail."""
+
+    detail: str
+    identifiant: str | None = None
+    motif: str = "enregistrement_invalide"
 
 
 @dataclass(frozen=True)
@@ -130,25 +145,37 @@ def _open_without_bom(path: Path) -> io.BufferedReader:
 
 
 def _read_json(path: Path, size: int) -> Iterator[RawRecord]:
+    # basic_parse rather than parse: ijson's prefixes cost time and memory quadratic in the nesting depth, and a
+    # hostile file can nest 100 000 levels; only the top three levels need a path here.
     yielded = 0
     fmt: str | None = None
     top_keys: list[str] = []
     try:
         with _open_without_bom(path) as handle:
-            events = ijson.parse(handle, use_float=True)
-            for prefix, event, value in events:
-                if prefix == "" and event == "map_key" and len(top_keys) < 5:
-                    top_keys.append(value)
-                elif prefix == "marches" and event in ("start_array", "start_map"):
+            events = ijson.basic_parse(handle, use_float=True)
+            path_keys: list[str | None] = []
+            for event, value in events:
+                if event == "map_key":
+                    path_keys[-1] = value
+                    if len(path_keys) == 1 and len(top_keys) < 5:
+                        top_keys.append(value)
+                    continue
+                if event in _END_EVENTS:
+                    path_keys.pop()
+                    continue
+                prefix = ".".join(path_keys)
+                if prefix == "marches" and event in _START_EVENTS:
                     fmt = JSON_2019 if event == "start_array" else JSON_2024
                 elif prefix == "" and event == "start_array":
                     fmt = JSON_2019
                 kind, is_item = _item_kind(prefix, event)
-                if not is_item:
-                    continue
-                data = _build(events, prefix, event, value)
-                yield RawRecord(yielded, kind, data, fmt or JSON_2019)
-                yielded += 1
+                if is_item:
+                    yield RawRecord(yielded, kind, _build(events, event, value), fmt or JSON_2019)
+                    yielded += 1
+                elif event in _START_EVENTS:
+                    path_keys.append("item" if event == "start_array" else None)
+                    if len(path_keys) > MAX_JSON_DEPTH:
+                        raise FileRejected("json_invalide", f"JSON imbriqué sur plus de {MAX_JSON_DEPTH} niveaux")
     except ijson.JSONError as exc:
         yield from _json_fallback(path, size, yielded, exc)
         return
@@ -162,23 +189,34 @@ def _read_json(path: Path, size: int) -> Iterator[RawRecord]:
 
 
 def _item_kind(prefix: str, event: str) -> tuple[str | None, bool]:
-    if prefix in _JSON_ITEM_PREFIXES and event not in ("end_map", "end_array", "map_key"):
+    if prefix in _JSON_ITEM_PREFIXES:
         return _JSON_ITEM_PREFIXES[prefix], True
     if prefix in _JSON_SINGLE_PREFIXES and event == "start_map":
         return _JSON_SINGLE_PREFIXES[prefix], True
     return None, False
 
 
-def _build(events, prefix: str, event: str, value: object) -> object:
-    if event not in ("start_map", "start_array"):
+def _build(events, event: str, value: object) -> object:
+    """The value starting with this event; a record nested deeper than DECP ever is, is consumed unbuilt."""
+    if event not in _START_EVENTS:
         return value
     builder = ijson.ObjectBuilder()
-    end_event = "end_map" if event == "start_map" else "end_array"
     builder.event(event, value)
-    for current, event_, value_ in events:
-        builder.event(event_, value_)
-        if current == prefix and event_ == end_event:
+    depth = 1
+    for event_, value_ in events:
+        if event_ in _START_EVENTS:
+            depth += 1
+        elif event_ in _END_EVENTS:
+            depth -= 1
+        if builder is not None:
+            if depth > MAX_JSON_DEPTH:
+                builder = None
+            else:
+                builder.event(event_, value_)
+        if depth == 0:
             break
+    if builder is None:
+        return UnreadableRecord(f"enregistrement imbriqué sur plus de {MAX_JSON_DEPTH} niveaux")
     return builder.value
 
 
@@ -188,13 +226,12 @@ def _json_fallback(path: Path, size: int, already: int, error: Exception) -> Ite
         raise FileRejected("json_invalide", f"JSON invalide après {already} enregistrements : {error}")
     raw = path.read_bytes()
     try:
-        document = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
         try:
-            document = json.loads(raw.decode("cp1252"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FileRejected("json_invalide", f"JSON invalide après {already} enregistrements : {exc}") from exc
-    except ValueError as exc:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252")
+        document = json.loads(text)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise FileRejected("json_invalide", f"JSON invalide après {already} enregistrements : {exc}") from exc
     records, fmt = _records_of_document(document)
     if fmt is None:
@@ -215,9 +252,11 @@ def _records_of_document(document: object) -> tuple[list[tuple[str | None, objec
     if not isinstance(marches, dict):
         return [], None
     records: list[tuple[str | None, object]] = []
-    for key, kind in (("marche", MARCHE), ("contrat-concession", CONCESSION)):
-        items = marches.get(key) or []
-        records.extend((kind, r) for r in (items if isinstance(items, list) else [items]))
+    kinds = {"marche": MARCHE, "contrat-concession": CONCESSION}
+    # Document order, as the stream saw it, so that positions line up with records already yielded.
+    for key, items in marches.items():
+        if key in kinds and items is not None:
+            records.extend((kinds[key], r) for r in (items if isinstance(items, list) else [items]))
     return records, JSON_2024
 
 
@@ -251,6 +290,9 @@ def _read_xml(path: Path, head: bytes) -> Iterator[RawRecord]:
     try:
         for event, element in parser_events:
             if event == "start":
+                if depth == 0 and element.getroottree().docinfo.internalDTD is not None:
+                    raise FileRejected("xml_invalide", "XML avec DTD interne : refusé par sécurité (XXE, expansion "
+                                                       "d'entités)")
                 if depth == 0 and _local(element.tag) not in _XML_ROOTS:
                     raise FileRejected(
                         "format_non_reconnu",
@@ -260,7 +302,10 @@ def _read_xml(path: Path, head: bytes) -> Iterator[RawRecord]:
                 continue
             depth -= 1
             tag = _local(element.tag)
-            if depth > 1 or tag not in _XML_RECORD_TAGS:
+            parent = element.getparent()
+            # A record is a <marche>/<contrat-concession> at the root or directly in a <marches> list, however
+            # deep that list sits (some exports nest <marches> twice).
+            if tag not in _XML_RECORD_TAGS or (parent is not None and _local(parent.tag) != "marches"):
                 continue
             data = _element_to_object(element)
             fmt = XML_2024 if isinstance(data, dict) and V2_ONLY_FIELDS & data.keys() else XML_2019
@@ -268,7 +313,6 @@ def _read_xml(path: Path, head: bytes) -> Iterator[RawRecord]:
             position += 1
             # Free what was parsed so memory stays flat on large files.
             element.clear()
-            parent = element.getparent()
             while parent is not None and element.getprevious() is not None:
                 del parent[0]
     except etree.XMLSyntaxError as exc:
@@ -297,13 +341,21 @@ def _csv_shape(columns: set[str]) -> str | None:
     return None
 
 
-def _read_csv(path: Path, head: bytes) -> Iterator[RawRecord]:
+def text_encoding(path: Path) -> str:
+    """UTF-8 when the whole file decodes as UTF-8, else Windows-1252 (spreadsheet exports)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        head.decode("utf-8")
-        encoding = "utf-8-sig"
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut by the sniff window is not a wrong encoding.
-        encoding = "utf-8-sig" if exc.start >= len(head) - 4 else "cp1252"
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8-sig"
+
+
+def _read_csv(path: Path, head: bytes) -> Iterator[RawRecord]:
+    encoding = text_encoding(path)
     csv.field_size_limit(EMBEDDED_MAX_CHARS)
     try:
         with path.open(encoding=encoding, newline="") as handle:
@@ -341,13 +393,25 @@ def _unflatten(row: dict[str, str]) -> dict:
 
 
 def _group_tabular(reader: csv.DictReader) -> Iterator[RawRecord]:
-    """decp.info rows are one per (contract, supplier): merge a contract's suppliers back into one record."""
-    contracts: dict[str, dict] = {}
-    first_row: dict[str, int] = {}
+    """decp.info rows are one per (contract version, supplier): merge the suppliers of one contract back.
+
+    Rows are the same contract when they share uid, notification date, amount and duration; rows of the same uid
+    that differ otherwise (lots published under one id) stay separate records, for consolidation to judge.
+    Rows of superseded versions (``donneesActuelles`` false) are returned as UnreadableRecord, so they are
+    counted in rejets rather than dropped.
+    """
+    contracts: dict[tuple, dict] = {}
+    first_row: dict[tuple, int] = {}
     for position, row in enumerate(reader):
-        if row.get("donneesActuelles", "true").strip().casefold() in ("false", "0", "non"):
+        if (row.get("donneesActuelles") or "true").strip().casefold() in ("false", "0", "non"):
+            yield RawRecord(position, MARCHE, UnreadableRecord(
+                "ligne d'une version antérieure du marché (donneesActuelles = false), remplacée par la version "
+                "actuelle", row.get("uid") or row.get("id"), "version_anterieure"), CSV_TABULAR)
             continue
-        key = row.get("uid") or f"{row.get('acheteur_id')}{row.get('id')}"
+        uid = row.get("uid") or f"{row.get('acheteur_id') or ''}{row.get('id') or ''}"
+        key = (uid, row.get("dateNotification"), row.get("montant"), row.get("dureeMois"))
+        if not uid:
+            key = (f"ligne {position}",)  # nothing ties it to another row
         supplier = {
             "id": row.get("titulaire_id"),
             "typeIdentifiant": row.get("titulaire_typeIdentifiant") or ("SIRET" if row.get("titulaire_id") else None),
@@ -358,10 +422,11 @@ def _group_tabular(reader: csv.DictReader) -> Iterator[RawRecord]:
             record["titulaires"] = []
             contracts[key] = record
             first_row[key] = position
-        if supplier["id"] or supplier["denominationSociale"]:
+        known = {t["id"] for t in contracts[key]["titulaires"]}
+        if (supplier["id"] or supplier["denominationSociale"]) and (not supplier["id"] or supplier["id"] not in known):
             contracts[key]["titulaires"].append(supplier)
-    for key, record in contracts.items():
-        yield RawRecord(first_row[key], MARCHE, record, CSV_TABULAR)
+    for key in sorted(contracts, key=first_row.__getitem__):
+        yield RawRecord(first_row[key], MARCHE, contracts[key], CSV_TABULAR)
 
 
 # --- values embedded as text ------------------------------------------------------------------------------------
@@ -376,7 +441,7 @@ def parse_embedded(value: object) -> tuple[object, bool]:
         return value, False
     try:
         return json.loads(text), True
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     try:
         # Python reprs written by pandas exports; literal_eval only builds literals, never runs code.

@@ -157,12 +157,18 @@ def modifications(value: object, anomalies: _Anomalies) -> list[dict]:
         if "modification" in mod and isinstance(mod["modification"], dict):
             mod.update(mod.pop("modification"))
 
-    def order(mod: dict) -> tuple[str, float]:
-        date = clean_text(get(mod, "dateNotificationModification", "dateSignatureModification")) or ""
-        number, _ = parse_int(get(mod, "id"))
-        return date, number or 0
+    def number(mod: dict) -> int | None:
+        return parse_int(get(mod, "id"))[0]
 
-    return sorted(mods, key=order)
+    def date(mod: dict) -> dt.date:
+        parsed, _ = parse_date(get(mod, "dateNotificationModification", "dateSignatureModification"))
+        return parsed or dt.date.min
+
+    # The 2024 format numbers modifications in sequence, which beats dates (missing or in odd formats);
+    # 2019 modifications have no number and are ordered by date.
+    if mods and all(number(mod) is not None for mod in mods):
+        return sorted(mods, key=lambda mod: (number(mod), date(mod)))
+    return sorted(mods, key=lambda mod: (date(mod), number(mod) or 0))
 
 
 def _buyer(record: dict, key: str) -> tuple[str | None, str | None]:
@@ -177,16 +183,35 @@ def _buyer(record: dict, key: str) -> tuple[str | None, str | None]:
     return ident, name
 
 
+def _contract_id(value: object) -> str | None:
+    if isinstance(value, bool) or isinstance(value, (dict, list)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # ids typed as numbers by spreadsheets: 2019001.0 is "2019001"
+    return clean_text(value)
+
+
 def _identity(record: dict, buyer_key: str, kind_label: str) -> tuple[str, str]:
-    raw_id = get(record, "id")
-    contract_id = clean_text(raw_id if not isinstance(raw_id, float) else parse_identifier(raw_id))
+    contract_id = _contract_id(get(record, "id"))
     buyer_id, _ = _buyer(record, buyer_key)
-    hint = clean_text(get(record, "uid")) or contract_id
+    hint = _contract_id(get(record, "uid")) or contract_id
     if contract_id is None:
         raise RecordRejected("identifiant_manquant", f"{kind_label} sans identifiant (`id` vide)", hint)
     if buyer_id is None:
         raise RecordRejected("acheteur_manquant", f"{kind_label} sans SIRET d'acheteur", contract_id)
     return buyer_id, contract_id
+
+
+# 50 years, the ceiling of the GX suite: longer is a typing error (days or an end year typed as months).
+MAX_DURATION_MONTHS = 600
+
+
+def _duration(value: object, anomalies: _Anomalies) -> int | None:
+    months = anomalies.note(parse_int(value))
+    if months is not None and months > MAX_DURATION_MONTHS:
+        anomalies.add("duree_aberrante")
+        return None
+    return months
 
 
 def _location(record: dict, anomalies: _Anomalies) -> tuple[str | None, str | None]:
@@ -228,14 +253,14 @@ def normalize_marche(record: object, today: dt.date, textual: bool = False) -> d
     suppliers = parties(record.get("titulaires")) or _flat_party(record, "titulaire")
     initial_amount = notes.note(parse_amount(get(record, "montant")))
     amount = initial_amount
-    initial_duration = notes.note(parse_int(get(record, "dureeMois")))
+    initial_duration = _duration(get(record, "dureeMois"), notes)
     duration = initial_duration
     mods = modifications(record.get("modifications"), notes)
     last_modification = None
     for mod in mods:
         new_amount = notes.note(parse_amount(get(mod, "montant")))
         amount = new_amount if new_amount is not None else amount
-        new_duration = notes.note(parse_int(get(mod, "dureeMois")))
+        new_duration = _duration(get(mod, "dureeMois"), notes)
         duration = new_duration if new_duration is not None else duration
         suppliers = parties(mod.get("titulaires")) or suppliers
         mod_date = notes.note(parse_date(get(mod, "dateNotificationModification"), today))
@@ -282,14 +307,14 @@ def normalize_concession(record: object, today: dt.date, textual: bool = False) 
     _, authority_name = _buyer(record, "autoriteConcedante")
     value = notes.note(parse_amount(get(record, "valeurGlobale")))
     subsidy = notes.note(parse_amount(get(record, "montantSubventionPublique"), allow_zero=True))
-    duration = notes.note(parse_int(get(record, "dureeMois")))
+    duration = _duration(get(record, "dureeMois"), notes)
     concessionaires = parties(record.get("concessionnaires"))
     mods = modifications(record.get("modifications"), notes)
     last_modification = None
     for mod in mods:
         new_value = notes.note(parse_amount(get(mod, "valeurGlobale")))
         value = new_value if new_value is not None else value
-        new_duration = notes.note(parse_int(get(mod, "dureeMois")))
+        new_duration = _duration(get(mod, "dureeMois"), notes)
         duration = new_duration if new_duration is not None else duration
         mod_date = notes.note(parse_date(get(mod, "dateSignatureModification", "dateNotificationModification"), today))
         if mod_date is not None:

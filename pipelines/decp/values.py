@@ -12,14 +12,19 @@ import re
 import unicodedata
 
 # Values publishers use for "unknown"; the MINEF consolidation keeps a literal "NC".
-MISSING_TOKENS = frozenset({"", "nc", "n/a", "na", "nan", "null", "none", "-", "sans objet"})
+MISSING_TOKENS = frozenset({"", "nc", "n/a", "na", "nan", "null", "none", "-", "sans objet", "[]", "{}"})
 
 TRUE_TOKENS = frozenset({"true", "oui", "1", "vrai", "yes", "o", "y"})
 FALSE_TOKENS = frozenset({"false", "non", "0", "faux", "no", "n"})
 
-# Amounts with more than 11 integer digits (>= 100 bn EUR) are typing errors; decp-processing flags them too.
-MAX_PLAUSIBLE_AMOUNT = 1e11
+# One contract of 10 bn EUR HT or more is a typing or unit error (the whole State spends ~50 bn a year); the
+# Great Expectations suite uses the same ceiling, so what normalisation keeps never blocks publication.
+MAX_PLAUSIBLE_AMOUNT = 1e10
+# Durations and counts beyond these are typing errors (600 months = 50 years, as in the GX suite).
+MAX_PLAUSIBLE_INT = 1_000_000
 EARLIEST_PLAUSIBLE_YEAR = 2000
+# Plausible dates end one year after the run, as in the GX suite.
+LATEST_PLAUSIBLE_DAYS = 366
 
 _NUMBER_CLEAN = re.compile(r"[\s\u00a0\u202f€]|eur(?:os?)?$", re.IGNORECASE)
 _DATE_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})")
@@ -64,7 +69,10 @@ def parse_amount(value: object, allow_zero: bool = False) -> tuple[float | None,
     if isinstance(value, bool):
         return None, "montant_invalide"
     if isinstance(value, (int, float)):
-        amount = float(value)
+        try:
+            amount = float(value)
+        except OverflowError:
+            return None, "montant_aberrant"
     else:
         anomaly = "montant_texte"
         text = _NUMBER_CLEAN.sub("", str(value))
@@ -74,13 +82,17 @@ def parse_amount(value: object, allow_zero: bool = False) -> tuple[float | None,
             text = text.replace(",", ".")
         try:
             amount = float(text)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None, "montant_invalide"
-    if math.isnan(amount) or math.isinf(amount) or amount < 0 or (amount == 0 and not allow_zero):
+    if math.isnan(amount):
         return None, "montant_invalide"
-    if amount >= MAX_PLAUSIBLE_AMOUNT:
+    if math.isinf(amount) or amount >= MAX_PLAUSIBLE_AMOUNT:
         return None, "montant_aberrant"
-    return round(amount, 2), anomaly
+    # Rounded to the cent first, so that 0.004 is judged as the 0.00 it would be published as.
+    amount = round(amount, 2)
+    if amount < 0 or (amount == 0 and not allow_zero):
+        return None, "montant_invalide"
+    return amount, anomaly
 
 
 def parse_int(value: object) -> tuple[int | None, str | None]:
@@ -88,16 +100,18 @@ def parse_int(value: object) -> tuple[int | None, str | None]:
     if is_missing(value) or isinstance(value, bool):
         return None, None
     anomaly = None
-    if isinstance(value, (int, float)):
-        number = float(value)
-    else:
-        anomaly = "nombre_texte"
-        try:
+    try:
+        if isinstance(value, (int, float)):
+            number = float(value)
+        else:
+            anomaly = "nombre_texte"
             number = float(str(value).strip().replace(",", "."))
-        except ValueError:
-            return None, "nombre_invalide"
-    if math.isnan(number) or math.isinf(number) or number < 0:
+    except (ValueError, OverflowError):
         return None, "nombre_invalide"
+    if math.isnan(number) or number < 0:
+        return None, "nombre_invalide"
+    if number > MAX_PLAUSIBLE_INT:
+        return None, "nombre_aberrant"
     return int(math.ceil(number)), anomaly
 
 
@@ -138,8 +152,8 @@ def parse_date(value: object, today: dt.date | None = None) -> tuple[dt.date | N
         date = dt.date(year, month, day)
     except ValueError:
         return None, "date_invalide"
-    latest = (today or dt.date.today()).year + 1
-    if not EARLIEST_PLAUSIBLE_YEAR <= date.year <= latest:
+    latest = (today or dt.date.today()) + dt.timedelta(days=LATEST_PLAUSIBLE_DAYS)
+    if date.year < EARLIEST_PLAUSIBLE_YEAR or date > latest:
         return None, "date_implausible"
     return date, anomaly
 

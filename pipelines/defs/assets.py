@@ -15,9 +15,9 @@ GROUP = "decp"
 
 
 @dg.asset(group_name=GROUP, kinds={"python"})
-def decp_brut(context: dg.AssetExecutionContext, decp_inputs: DecpInputs) -> dg.Output[Ingested]:
+def decp_brut(decp_inputs: DecpInputs, publication_target: PublicationTarget) -> dg.Output[Ingested]:
     """DECP records read from the input files (JSON, XML, CSV; formats detected), normalised field by field."""
-    ingested = pipeline.ingest(decp_inputs.paths, decp_inputs.max_file_bytes)
+    ingested = pipeline.ingest(decp_inputs.paths, decp_inputs.max_file_bytes, Path(publication_target.out_dir))
     files = pd.DataFrame(pipeline.input_manifest(ingested.fichiers))
     reasons = Counter(r["motif"] for r in ingested.rejets)
     return dg.Output(ingested, metadata={

@@ -42,5 +42,6 @@ def regles_metier_marches(marches: pd.DataFrame) -> dg.AssetCheckResult:
             "attentes_evaluees": report.evaluated,
             "attentes_reussies": report.successful,
             "echecs": dg.MetadataValue.json(report.failures),
+            "avertissements": dg.MetadataValue.json(report.warnings),
         },
     )

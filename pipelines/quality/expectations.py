@@ -17,6 +17,7 @@ Null values are never counted by the map expectations: required-ness is the sche
 from __future__ import annotations
 
 import os
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -24,6 +25,8 @@ from typing import Any
 __all__ = ["ExpectationReport", "SUITE_NAME", "validate_marches"]
 
 SUITE_NAME = "marches_regles_metier"
+# Severity of an expectation (its ``meta``); failures of the other, blocking, expectations stop publication.
+WARNING = "avertissement"
 
 # DECP 2024 vocabularies (reference/decp.md §1.2); the normaliser maps the 2019 labels onto them.
 PROCEDURES = (
@@ -57,6 +60,7 @@ class ExpectationReport:
     evaluated: int
     successful: int
     failures: list[dict[str, str]]
+    warnings: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
 
 def _rules(today: date) -> list[tuple[str, dict[str, Any]]]:
@@ -167,6 +171,9 @@ def _rules(today: date) -> list[tuple[str, dict[str, Any]]]:
                 "regex": r"^[0-9]{14}$",
                 "mostly": 0.95,
                 "description": "acheteur_id SIRET à 14 chiffres (tolérance 5 %)",
+                # A warning, not a gate: one buyer publishing a malformed SIRET is the buyer's defect, already
+                # flagged per row (anomalies: acheteur_siret_invalide), and must not stop the publication.
+                "meta": {"severite": WARNING},
             },
         ),
         # CPV: the normaliser strips the check digit; the schema has the same pattern (no tolerance).
@@ -297,12 +304,14 @@ def validate_marches(df: Any, *, today: date | None = None) -> ExpectationReport
     )
 
     statistics = result.statistics or {}
-    failures = [_failure(r) for r in result.results if not r.success]
+    failed = [r for r in result.results if not r.success]
     order = {kwargs["description"]: i for i, (_, kwargs) in enumerate(rules)}
-    failures.sort(key=lambda f: order.get(f["description"], len(order)))  # suite order, not GX's
+    warning_rules = {kwargs["description"] for _, kwargs in rules if kwargs.get("meta", {}).get("severite") == WARNING}
+    failures = sorted((_failure(r) for r in failed), key=lambda f: order.get(f["description"], len(order)))
     return ExpectationReport(
-        success=bool(result.success),
+        success=not any(f["description"] not in warning_rules for f in failures),
         evaluated=int(statistics.get("evaluated_expectations", len(result.results))),
         successful=int(statistics.get("successful_expectations", 0)),
-        failures=failures,
+        failures=[f for f in failures if f["description"] not in warning_rules],
+        warnings=[f for f in failures if f["description"] in warning_rules],
     )
