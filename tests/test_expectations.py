@@ -10,6 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipelines import buyer_scope
+from pipelines.decp import vocabulary
+
 from pipelines.quality import ExpectationReport, validate_marches
 from pipelines.quality import expectations as gx_suite
 from pipelines.schemas import fields
@@ -21,7 +24,7 @@ N_RULES = len(gx_suite._rules(TODAY))
 
 def valid_frame(n: int = 40) -> pd.DataFrame:
     """A small plausible marches frame with the nullable dtypes the pipeline uses."""
-    procedures = list(gx_suite.PROCEDURES) + [None]
+    procedures = list(vocabulary.PROCEDURES) + [None]
     return pd.DataFrame(
         {
             "uid": [f"21590163800019{2020 + i % 5}F{i:05d}" for i in range(n)],
@@ -214,9 +217,11 @@ def test_no_progress_bar_on_stderr(run, capfd):
 
 def test_vocabularies_match_the_published_schema():
     by_name = {f["name"]: f for f in fields("marches")}
-    assert list(gx_suite.PROCEDURES) == by_name["procedure"]["constraints"]["enum"]
-    assert list(gx_suite.NATURES) == by_name["nature"]["constraints"]["enum"]
-    assert list(gx_suite.ACHETEUR_CATEGORIES) == by_name["acheteur_categorie"]["constraints"]["enum"]
+    # What the normaliser produces must be what the schema (and so the suite) accepts.
+    assert list(vocabulary.PROCEDURES) == by_name["procedure"]["constraints"]["enum"]
+    assert list(vocabulary.NATURES) == by_name["nature"]["constraints"]["enum"]
+    assert list(vocabulary.PRICE_FORMS) == by_name["forme_prix"]["constraints"]["enum"]
+    assert list(buyer_scope.CATEGORIES) == by_name["acheteur_categorie"]["constraints"]["enum"]
     for _, kwargs in gx_suite._rules(TODAY):
         assert kwargs["column"] in by_name, kwargs["column"]
 

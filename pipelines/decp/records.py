@@ -221,15 +221,36 @@ def _location(record: dict, anomalies: _Anomalies) -> tuple[str | None, str | No
     return code, anomalies.note(normalize_location_type(kind))
 
 
-def normalize_marche(record: object, today: dt.date, textual: bool = False) -> dict:
-    """``textual``: the source format has no types (XML, CSV), so text values are not anomalies."""
+def _start(record: object, buyer_key: str, label: str, textual: bool) -> tuple[_Anomalies, str, str, str | None]:
+    """Checks shared by contracts and concessions: an object, an id, a buyer (whose SIRET shape is noted)."""
     if not isinstance(record, dict):
         raise RecordRejected("enregistrement_non_objet", f"enregistrement de type {type(record).__name__}, objet attendu")
     notes = _Anomalies(textual)
-    buyer_id, contract_id = _identity(record, "acheteur", "marché")
-    _, buyer_name = _buyer(record, "acheteur")
+    buyer_id, contract_id = _identity(record, buyer_key, label)
+    _, buyer_name = _buyer(record, buyer_key)
     if not (len(buyer_id) == 14 and buyer_id.isdigit()):
         notes.add("acheteur_siret_invalide")
+    return notes, buyer_id, contract_id, buyer_name
+
+
+def _apply(mods: list[dict], amount_key: str, amount: float | None, duration: int | None, notes: _Anomalies,
+           today: dt.date) -> tuple[float | None, int | None, dt.date | None]:
+    """Current amount and duration after the modifications (in order), and the date of the latest one."""
+    last_modification = None
+    for mod in mods:
+        new_amount = notes.note(parse_amount(get(mod, amount_key)))
+        amount = new_amount if new_amount is not None else amount
+        new_duration = _duration(get(mod, "dureeMois"), notes)
+        duration = new_duration if new_duration is not None else duration
+        mod_date = notes.note(parse_date(get(mod, "dateNotificationModification", "dateSignatureModification"), today))
+        if mod_date is not None:
+            last_modification = max(last_modification or mod_date, mod_date)
+    return amount, duration, last_modification
+
+
+def normalize_marche(record: object, today: dt.date, textual: bool = False) -> dict:
+    """``textual``: the source format has no types (XML, CSV), so text values are not anomalies."""
+    notes, buyer_id, contract_id, buyer_name = _start(record, "acheteur", "marché", textual)
 
     nature, implied_technique, nature_note = normalize_nature(record.get("nature"))
     if nature_note:
@@ -256,16 +277,9 @@ def normalize_marche(record: object, today: dt.date, textual: bool = False) -> d
     initial_duration = _duration(get(record, "dureeMois"), notes)
     duration = initial_duration
     mods = modifications(record.get("modifications"), notes)
-    last_modification = None
+    amount, duration, last_modification = _apply(mods, "montant", amount, duration, notes, today)
     for mod in mods:
-        new_amount = notes.note(parse_amount(get(mod, "montant")))
-        amount = new_amount if new_amount is not None else amount
-        new_duration = _duration(get(mod, "dureeMois"), notes)
-        duration = new_duration if new_duration is not None else duration
         suppliers = parties(mod.get("titulaires")) or suppliers
-        mod_date = notes.note(parse_date(get(mod, "dateNotificationModification"), today))
-        if mod_date is not None:
-            last_modification = max(last_modification or mod_date, mod_date)
 
     location_code, location_type = _location(record, notes)
     declared = get(record, "marcheInnovant", "marchesInnovant")  # DUME exports spell it with an s
@@ -300,27 +314,13 @@ def normalize_marche(record: object, today: dt.date, textual: bool = False) -> d
 
 
 def normalize_concession(record: object, today: dt.date, textual: bool = False) -> dict:
-    if not isinstance(record, dict):
-        raise RecordRejected("enregistrement_non_objet", f"enregistrement de type {type(record).__name__}, objet attendu")
-    notes = _Anomalies(textual)
-    authority_id, contract_id = _identity(record, "autoriteConcedante", "concession")
-    _, authority_name = _buyer(record, "autoriteConcedante")
+    notes, authority_id, contract_id, authority_name = _start(record, "autoriteConcedante", "concession", textual)
     value = notes.note(parse_amount(get(record, "valeurGlobale")))
     subsidy = notes.note(parse_amount(get(record, "montantSubventionPublique"), allow_zero=True))
     duration = _duration(get(record, "dureeMois"), notes)
     concessionaires = parties(record.get("concessionnaires"))
     mods = modifications(record.get("modifications"), notes)
-    last_modification = None
-    for mod in mods:
-        new_value = notes.note(parse_amount(get(mod, "valeurGlobale")))
-        value = new_value if new_value is not None else value
-        new_duration = _duration(get(mod, "dureeMois"), notes)
-        duration = new_duration if new_duration is not None else duration
-        mod_date = notes.note(parse_date(get(mod, "dateSignatureModification", "dateNotificationModification"), today))
-        if mod_date is not None:
-            last_modification = max(last_modification or mod_date, mod_date)
-    if not (len(authority_id) == 14 and authority_id.isdigit()):
-        notes.add("acheteur_siret_invalide")
+    value, duration, last_modification = _apply(mods, "valeurGlobale", value, duration, notes, today)
     return {
         "uid": authority_id + contract_id,
         "id": contract_id,

@@ -22,28 +22,28 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ..decp.records import MAX_DURATION_MONTHS
+from ..decp.values import MAX_PLAUSIBLE_AMOUNT
+
 __all__ = ["ExpectationReport", "SUITE_NAME", "validate_marches"]
 
 SUITE_NAME = "marches_regles_metier"
 # Severity of an expectation (its ``meta``); failures of the other, blocking, expectations stop publication.
 WARNING = "avertissement"
 
-# DECP 2024 vocabularies (reference/decp.md §1.2); the normaliser maps the 2019 labels onto them.
-PROCEDURES = (
-    "Procédure adaptée",
-    "Appel d'offres ouvert",
-    "Appel d'offres restreint",
-    "Procédure avec négociation",
-    "Marché passé sans publicité ni mise en concurrence préalable",
-    "Dialogue compétitif",
-)
-NATURES = ("Marché", "Marché de partenariat", "Marché de défense ou de sécurité")
-ACHETEUR_CATEGORIES = ("etat", "collectivite", "autre")
+
+def _enum(field: str) -> tuple[str, ...]:
+    """Vocabularies come from the Table Schema (schemas/marches.json), the single source of truth."""
+    from ..schemas import fields
+
+    return tuple(next(f for f in fields("marches") if f["name"] == field)["constraints"]["enum"])
+
 
 DATE_MIN = date(2000, 1, 1)
 YEAR_MIN = 2000
-MONTANT_MAX_PLAUSIBLE = 1e10  # 10 billion euros HT: above that, a unit error (cents) or a typo
-DUREE_MOIS_MAX = 600  # 50 years
+# The same ceilings as normalisation, which drops such values with an anomaly code: a failure here is a bug.
+MONTANT_MAX_PLAUSIBLE = MAX_PLAUSIBLE_AMOUNT  # 10 billion euros HT: above that, a unit error or a typo
+DUREE_MOIS_MAX = MAX_DURATION_MONTHS  # 50 years
 # A date cell that cannot be read as a date is replaced by this sentinel, so that it fails the range rule
 # (and shows as 0001-01-01 in the unexpected values) instead of disappearing as a null.
 _UNREADABLE_DATE = date.min
@@ -126,17 +126,17 @@ def _rules(today: date) -> list[tuple[str, dict[str, Any]]]:
         # Vocabularies: the normaliser maps every known label, so anything else is a bug (no tolerance).
         (
             "ExpectColumnValuesToBeInSet",
-            {"column": "procedure", "value_set": list(PROCEDURES), "description": "procedure du vocabulaire DECP 2024"},
+            {"column": "procedure", "value_set": list(_enum("procedure")), "description": "procedure du vocabulaire DECP 2024"},
         ),
         (
             "ExpectColumnValuesToBeInSet",
-            {"column": "nature", "value_set": list(NATURES), "description": "nature du vocabulaire DECP 2024"},
+            {"column": "nature", "value_set": list(_enum("nature")), "description": "nature du vocabulaire DECP 2024"},
         ),
         (
             "ExpectColumnValuesToBeInSet",
             {
                 "column": "acheteur_categorie",
-                "value_set": list(ACHETEUR_CATEGORIES),
+                "value_set": list(_enum("acheteur_categorie")),
                 "description": "acheteur_categorie parmi etat, collectivite, autre",
             },
         ),
