@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 import traceback
@@ -21,9 +22,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--from-files", nargs="+", metavar="PATH",
                      help="fichiers ou dossiers locaux (formats détectés d'après le contenu)")
     run.add_argument("--out", type=Path, default=None, help="dossier de publication (défaut : ACHATS_OUT_DIR ou published/)")
-    run.add_argument("--since", help="collecte en ligne : date de début (AAAA-MM-JJ)")
-    run.add_argument("--until", help="collecte en ligne : date de fin (AAAA-MM-JJ)")
-    run.add_argument("--sources", help="collecte en ligne : sources séparées par des virgules (decp,boamp,ted)")
+    run.add_argument("--since", help="collecte en ligne : date de début (AAAA-MM-JJ ; défaut : début du dernier mois "
+                                     "complet)")
+    run.add_argument("--until", help="collecte en ligne : date de fin incluse (AAAA-MM-JJ ; défaut : fin du dernier "
+                                     "mois complet)")
+    run.add_argument("--sources", help="collecte en ligne : sources séparées par des virgules (défaut : decp,boamp,ted)")
     run.add_argument("--max-file-bytes", type=int, default=None,
                      help="taille maximale d'un fichier d'entrée (défaut : ACHATS_MAX_FILE_BYTES ou 4 Gio)")
 
@@ -34,17 +37,33 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .pipeline import run_from_files
+    from .pipeline import SOURCES, last_complete_month, run_from_files, run_live
 
-    if not args.from_files:
-        print(f"{PROG}: erreur: la collecte en ligne (DECP, BOAMP, TED) n'est pas encore disponible dans cette "
-              "version ; utilisez --from-files PATH...", file=sys.stderr)
-        return 2
     out_dir = args.out or settings.out_dir()
-    summary = run_from_files(args.from_files, out_dir, args.max_file_bytes)
+    if args.from_files:
+        summary = run_from_files(args.from_files, out_dir, args.max_file_bytes)
+    else:
+        default_since, default_until = last_complete_month()
+        since = _date(args.since, "--since") if args.since else default_since
+        until = _date(args.until, "--until") if args.until else default_until
+        sources = [s.strip() for s in (args.sources or ",".join(SOURCES)).split(",") if s.strip()]
+        unknown = sorted(set(sources) - set(SOURCES))
+        if unknown or since > until:
+            problem = f"source inconnue : {', '.join(unknown)}" if unknown else f"--since {since} après --until {until}"
+            print(f"{PROG}: erreur: {problem} (sources : {', '.join(SOURCES)})", file=sys.stderr)
+            return 2
+        summary = run_live(out_dir, since, until, sources, settings.raw_dir(), max_bytes=args.max_file_bytes)
     print(f"{summary.fichiers} fichiers lus, {summary.marches} marchés publiés dont {summary.innovants} innovants, "
-          f"{summary.rejets} rejets ; publication : {Path(out_dir).resolve()}")
+          f"{summary.avis} avis dont {summary.avis_innovants} innovants, {summary.rejets} rejets ; "
+          f"publication : {Path(out_dir).resolve()}")
     return 0
+
+
+def _date(text: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{option} {text!r} : date AAAA-MM-JJ attendue") from exc
 
 
 def _classify(args: argparse.Namespace) -> int:

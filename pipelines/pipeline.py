@@ -17,8 +17,10 @@ from .classify import classify
 from .decp.consolidate import consolidate
 from .decp.ingest import Ingested, ingest_files
 from .indicators import compute_indicators
+from .raw_inputs import raw_files
 from .publish import PublicationError, PublishedFile, publish
-from .tables import concessions_table, conform, marches_table, rejets_table, titulaires_table
+from .notices.dedup import deduplicate
+from .tables import avis_table, concessions_table, conform, marches_table, rejets_table, titulaires_table
 
 CLASSIFICATION_COLUMNS = ("innovant", "innovation_score", "innovation_signaux")
 
@@ -28,6 +30,7 @@ class Normalized:
     marches: pd.DataFrame
     titulaires: pd.DataFrame
     concessions: pd.DataFrame
+    avis: pd.DataFrame
     rejets: pd.DataFrame
     fichiers: list[dict] = field(default_factory=list)
 
@@ -37,14 +40,22 @@ def ingest(paths: Iterable[str | Path], max_bytes: int | None = None, out_dir: P
     return ingest_files(paths, max_bytes or settings.max_file_bytes(), exclude=[out_dir] if out_dir else ())
 
 
+def default_inputs(raw_root: Path) -> list[str]:
+    """The committed raw snapshots of every source, or the shipped fictitious sample when there are none."""
+    files = [str(p) for source in ("decp", "boamp", "ted") for p in raw_files(raw_root, source)]
+    return files or [str(p) for p in settings.sample_files()]
+
+
 def normalize(ingested: Ingested) -> Normalized:
     marches, marches_collisions = consolidate(ingested.marches, "date_notification", "montant_initial", "marché")
     concessions, concessions_collisions = consolidate(ingested.concessions, "date_signature", "valeur_globale",
                                                       "concession")
+    notices, merged = deduplicate(ingested.avis)
     return Normalized(
         marches=marches_table(marches),
         titulaires=titulaires_table(marches),
         concessions=concessions_table(concessions),
+        avis=avis_table(notices, merged),
         rejets=rejets_table(ingested.rejets + marches_collisions + concessions_collisions),
         fichiers=ingested.fichiers,
     )
@@ -56,6 +67,15 @@ def classify_marches(marches: pd.DataFrame) -> pd.DataFrame:
     for column in CLASSIFICATION_COLUMNS:
         out[column] = decided[column]
     return conform(out, "marches")
+
+
+def classify_avis(avis: pd.DataFrame) -> pd.DataFrame:
+    """Notices get the same rules as contracts, plus the signals their structured fields carry."""
+    decided = classify(avis)
+    out = avis.copy()
+    for column in CLASSIFICATION_COLUMNS:
+        out[column] = decided[column]
+    return conform(out, "avis")
 
 
 def indicators(marches: pd.DataFrame) -> pd.DataFrame:
@@ -72,15 +92,15 @@ def quality_failures(marches: pd.DataFrame) -> list[str]:
 
 def input_manifest(fichiers: list[dict]) -> list[dict]:
     return [
-        {k: f.get(k) for k in ("fichier", "format_source", "lus", "marches", "concessions", "rejetes", "erreur")
+        {k: f.get(k) for k in ("fichier", "format_source", "lus", "marches", "concessions", "avis", "rejetes", "erreur")
          if f.get(k) is not None}
         for f in fichiers
     ]
 
 
-def publish_tables(marches, titulaires, concessions, indicateurs, rejets, fichiers, out_dir: Path,
+def publish_tables(marches, titulaires, concessions, avis, indicateurs, rejets, fichiers, out_dir: Path,
                    created: dt.datetime | None = None) -> list[PublishedFile]:
-    tables = {"marches": marches, "titulaires": titulaires, "concessions": concessions,
+    tables = {"marches": marches, "titulaires": titulaires, "concessions": concessions, "avis": avis,
               "indicateurs": indicateurs, "rejets": rejets}
     return publish(tables, out_dir, input_manifest(fichiers), created)
 
@@ -90,6 +110,8 @@ class RunSummary:
     files: list[PublishedFile]
     marches: int
     innovants: int
+    avis: int
+    avis_innovants: int
     rejets: int
     fichiers: int
 
@@ -104,7 +126,39 @@ def run_from_files(paths: Iterable[str | Path], out_dir: Path, max_bytes: int | 
     failures = quality_failures(marches)
     if failures:
         raise PublicationError("règles métier non respectées (Great Expectations) : " + " ; ".join(failures[:5]))
-    files = publish_tables(marches, normalized.titulaires, normalized.concessions, indicators(marches),
+    avis = classify_avis(normalized.avis)
+    files = publish_tables(marches, normalized.titulaires, normalized.concessions, avis, indicators(marches),
                            normalized.rejets, normalized.fichiers, out_dir)
-    return RunSummary(files, len(marches), int(marches["innovant"].sum()), len(normalized.rejets),
-                      len(normalized.fichiers))
+    return RunSummary(files, len(marches), int(marches["innovant"].sum()), len(avis), int(avis["innovant"].sum()),
+                      len(normalized.rejets), len(normalized.fichiers))
+
+
+SOURCES = ("decp", "boamp", "ted")
+
+
+class CollectionError(Exception):
+    """A live crawl failed; nothing was published (its partial snapshots stay, to be resumed)."""
+
+
+def last_complete_month(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    first_of_month = (today or dt.date.today()).replace(day=1)
+    end = first_of_month - dt.timedelta(days=1)
+    return end.replace(day=1), end
+
+
+def run_live(out_dir: Path, since: dt.date, until: dt.date, sources: Iterable[str], raw_root: Path,
+             crawl_settings: dict[str, str] | None = None, max_bytes: int | None = None) -> RunSummary:
+    """Crawl each source over the window into the raw store, then publish from every committed snapshot."""
+    from scrapers.crawl import run_crawl
+
+    sources = list(sources)
+    for source in sources:
+        report = run_crawl(source, since, until, raw_root, settings=crawl_settings)
+        if not report.ok:
+            tail = report.log_tail.strip().splitlines()[-1:] or ["(pas de journal)"]
+            raise CollectionError(
+                f"collecte {source} du {since} au {until} en échec (code {report.returncode}, partitions en échec : "
+                f"{', '.join(report.partitions_failed) or 'aucune'}) ; dernière ligne du journal : {tail[0][:300]}"
+            )
+    files = [str(p) for source in sources for p in raw_files(raw_root, source)]
+    return run_from_files(files, out_dir, max_bytes)

@@ -24,6 +24,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "marches": ("csv", "parquet"),
     "titulaires": ("csv", "parquet"),
     "concessions": ("csv", "parquet"),
+    "avis": ("csv", "parquet"),
     "indicateurs": ("csv",),
     "rejets": ("csv",),
 }
@@ -47,6 +48,7 @@ TITLES = {
     "marches": "Marchés publics (DECP), une ligne par marché, dernière version, avec la décision « innovant »",
     "titulaires": "Titulaires des marchés (une ligne par marché et titulaire)",
     "concessions": "Contrats de concession (DECP), hors mesure des 2 % d'achats innovants",
+    "avis": "Avis de marché (BOAMP, TED), une ligne par avis, avec la décision « innovant »",
     "indicateurs": "Indicateurs : part d'achats innovants par année et périmètre, face à la cible de 2 %",
     "rejets": "Enregistrements et fichiers non utilisés, avec le motif",
 }

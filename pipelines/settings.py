@@ -28,12 +28,15 @@ def out_dir() -> Path:
     return Path(os.environ.get("ACHATS_OUT_DIR") or REPO_ROOT / "published")
 
 
+def raw_dir() -> Path:
+    """Raw snapshots of the live sources (one folder per source and partition, written by scrapers/)."""
+    return Path(os.environ.get("ACHATS_RAW_DIR") or REPO_ROOT / "data" / "raw")
+
+
 def input_paths() -> list[str]:
-    """Inputs of the Dagster job; the shipped fictitious sample when nothing is configured (offline demo)."""
+    """Explicit inputs of the Dagster job (ACHATS_INPUT_PATHS, ':'-separated); empty means automatic."""
     raw = os.environ.get("ACHATS_INPUT_PATHS", "").strip()
-    if raw:
-        return [p for p in raw.split(os.pathsep) if p]
-    return [str(p) for p in sample_files()]
+    return [p for p in raw.split(os.pathsep) if p]
 
 
 def sample_files() -> list[Path]:

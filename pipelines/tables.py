@@ -73,3 +73,20 @@ def concessions_table(rows: list[dict]) -> pd.DataFrame:
 def rejets_table(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=schemas.field_names("rejets"))
     return conform(frame.sort_values(["fichier", "position"], kind="stable", na_position="first"), "rejets")
+
+
+def avis_table(rows: list[dict], merged: list[tuple[str, str]]) -> pd.DataFrame:
+    """Notices, one row each; ``avis_lies`` lists the publications merged into a row (see notices.dedup)."""
+    linked: dict[str, list[str]] = {}
+    for dropped, kept in merged:
+        if dropped != kept:
+            linked.setdefault(kept, []).append(dropped)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return conform(frame, "avis").assign(structured_signals=pd.Series(dtype="string"))
+    frame["avis_lies"] = [("|".join(sorted(set(linked[i]))) if i in linked else None) for i in frame["id_avis"]]
+    frame = frame.sort_values("id_avis", kind="stable").reset_index(drop=True)
+    table = conform(frame, "avis")
+    # Not published: the classifier turns these codes into innovation_signaux.
+    table["structured_signals"] = frame["structured_signals"].astype("string")
+    return table

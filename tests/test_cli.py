@@ -71,6 +71,9 @@ def test_classify_without_objet_column_fails_clearly(tmp_path):
     assert "in.csv" in result.stderr and "objet" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_live_run_is_not_yet_available_and_says_so(tmp_path):
-    result = _cli("run", "--out", tmp_path / "pub")
-    assert result.returncode == 2 and "--from-files" in result.stderr
+def test_live_run_refuses_unknown_sources_and_bad_dates(tmp_path):
+    result = _cli("run", "--out", tmp_path / "pub", "--sources", "decp,place")
+    assert result.returncode == 2 and "place" in result.stderr
+    result = _cli("run", "--out", tmp_path / "pub", "--since", "2025-13-01")
+    assert result.returncode == 1 and "--since" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "pub").exists()

@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 from frictionless import validate
 
-from pipelines.defs.resources import DecpInputs, PublicationTarget
+from pipelines.defs.resources import DecpInputs, PublicationTarget, RawStore
 from pipelines.settings import sample_files
 
 
@@ -13,10 +13,11 @@ def test_definitions_load():
 
     repository = defs.get_repository_def()
     keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
-    assert {"decp_brut", "marches_normalises", "marches", "titulaires", "concessions", "indicateurs", "rejets",
-            "publication"} <= keys
+    assert {"raw_boamp", "raw_ted", "raw_decp", "entrees", "marches_normalises", "marches", "titulaires",
+            "concessions", "avis", "indicateurs", "rejets", "publication"} <= keys
     assert defs.resolve_job_def("publier_decp") is not None
-    assert [s.name for s in defs.schedules] == ["publication_quotidienne"]
+    assert {s.name for s in defs.schedules} == {"publication_quotidienne", "collecte_quotidienne_schedule",
+                                                "collecte_mensuelle_schedule"}
     check_names = {key.name for key in repository.asset_graph.asset_check_keys}
     assert {"schema_marches", "regles_metier_marches", "schema_indicateurs", "schema_rejets"} <= check_names
 
@@ -28,7 +29,9 @@ def test_materialize_whole_pipeline(tmp_path):
     result = dg.materialize(
         [*dg.load_assets_from_modules([assets]), *checks.SCHEMA_CHECKS, checks.regles_metier_marches],
         resources={"decp_inputs": DecpInputs(paths=[str(p) for p in sample_files()]),
+                   "raw_store": RawStore(root=str(tmp_path / "raw")),
                    "publication_target": PublicationTarget(out_dir=str(out))},
+        selection=dg.AssetSelection.groups("publication"),
     )
     assert result.success
     evaluations = result.get_asset_check_evaluations()

@@ -22,6 +22,7 @@ def sample_tables():
         "marches": marches,
         "titulaires": normalized.titulaires,
         "concessions": normalized.concessions,
+        "avis": pipeline.classify_avis(normalized.avis),
         "indicateurs": pipeline.indicators(marches),
         "rejets": normalized.rejets,
     }
@@ -38,7 +39,7 @@ def test_publication_is_a_valid_data_package(sample_tables, tmp_path):
     package = json.loads((out / "datapackage.json").read_text(encoding="utf-8"))
     assert package["licenses"][0]["name"] == "etalab-2.0"
     names = [r["name"] for r in package["resources"]]
-    assert names == ["marches", "titulaires", "concessions", "indicateurs", "rejets"]
+    assert names == ["marches", "titulaires", "concessions", "avis", "indicateurs", "rejets"]
     for resource in package["resources"]:
         assert resource["hash"] == "sha256:" + sha256(out / resource["path"])
         for other in resource["autres_formats"]:

@@ -30,6 +30,7 @@ CONTRACT = {
         "innovant", "innovation_score", "innovation_signaux", "source", "format_source", "source_fichier",
         "nb_versions_fusionnees", "anomalies",
     ],
+    "avis": ["id_avis", "source", "type_avis", "date_publication", "acheteur_nom", "acheteur_id", "acheteur_pays", "objet", "code_cpv", "procedure", "nature_marche", "date_limite_reponse", "montant", "montant_nature", "nb_lots", "id_procedure", "reference_ted", "famille", "avis_lies", "innovant", "innovation_score", "innovation_signaux", "url", "format_source", "source_fichier", "anomalies"],
     "titulaires": ["uid", "rang", "titulaire_id", "titulaire_type_identifiant", "titulaire_nom"],
     "concessions": [
         "uid", "id", "autorite_concedante_id", "autorite_concedante_nom", "nature", "objet", "procedure",
@@ -44,6 +45,7 @@ CONTRACT = {
     "rejets": ["source", "fichier", "position", "identifiant", "motif", "detail", "format_source"],
 }
 PRIMARY_KEYS = {
+    "avis": ["id_avis"],
     "marches": ["uid"],
     "titulaires": ["uid", "rang"],
     "concessions": ["uid"],
@@ -85,7 +87,7 @@ def write_csv(path: Path, table: str, rows: list[dict[str, str]], header: list[s
 
 
 def test_one_schema_file_per_published_table():
-    assert TABLES == ("marches", "titulaires", "concessions", "indicateurs", "rejets")
+    assert TABLES == ("marches", "avis", "titulaires", "concessions", "indicateurs", "rejets")
     if "ACHATS_SCHEMAS_DIR" not in os.environ:
         assert schemas.SCHEMAS_DIR == (REPO_ROOT / "schemas").resolve()
     assert set(TABLES) <= {p.stem for p in schemas.SCHEMAS_DIR.glob("*.json")}

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .readers import CONCESSION, FileRejected, UnreadableRecord, read_records
+from ..notices.read import read_notices, sniff_notice
+from .readers import SNIFF_BYTES, CONCESSION, FileRejected, UnreadableRecord, read_records
 from .records import RecordRejected, normalize_concession, normalize_marche, record_kind
 
 SOURCE = "decp"
@@ -18,6 +19,7 @@ SOURCE = "decp"
 class Ingested:
     marches: list[dict] = field(default_factory=list)
     concessions: list[dict] = field(default_factory=list)
+    avis: list[dict] = field(default_factory=list)
     rejets: list[dict] = field(default_factory=list)
     fichiers: list[dict] = field(default_factory=list)
 
@@ -59,9 +61,9 @@ def expand_inputs(paths: Iterable[str | Path], exclude: Iterable[Path] = ()) -> 
 
 
 def reject(fichier: str, motif: str, detail: str, position: int | None = None, identifiant: str | None = None,
-           format_source: str | None = None) -> dict:
+           format_source: str | None = None, source: str = SOURCE) -> dict:
     return {
-        "source": SOURCE,
+        "source": source,
         "fichier": fichier,
         "position": position,
         "identifiant": identifiant,
@@ -81,40 +83,74 @@ def _normalize(raw, today: dt.date) -> tuple[str, dict]:
     return "marche", normalize_marche(raw.data, today, textual)
 
 
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(SNIFF_BYTES)
+    except OSError:
+        return b""  # the DECP reader reports the unreadable file
+
+
+def _ingest_notices(item: InputFile, max_bytes: int, report: dict, result: Ingested) -> None:
+    for notice in read_notices(item.path, max_bytes):
+        report["format_source"] = notice.format_source
+        report["lus"] += 1
+        source = notice.format_source.split("-", 1)[0]
+        if notice.rejet is not None:
+            result.rejets.append(reject(item.name, notice.rejet.motif, notice.rejet.detail, notice.position,
+                                        notice.rejet.identifiant, notice.format_source, source))
+            report["rejetes"] += 1
+            continue
+        result.avis.append(dict(notice.row, source_fichier=_printable(item.path.name)))
+        report["avis"] += 1
+
+
+def _ingest_decp(item: InputFile, rank: int, max_bytes: int, today: dt.date, report: dict,
+                 result: Ingested) -> None:
+    name = item.name
+    for raw in read_records(item.path, max_bytes):
+        report["format_source"] = raw.format_source
+        report["lus"] += 1
+        try:
+            kind, row = _normalize(raw, today)
+        except RecordRejected as exc:
+            result.rejets.append(reject(name, exc.motif, exc.detail, raw.position, exc.identifiant,
+                                        raw.format_source))
+            report["rejetes"] += 1
+            continue
+        except Exception as exc:  # noqa: BLE001 - one odd record must not stop the run
+            result.rejets.append(reject(name, "enregistrement_invalide",
+                                        f"enregistrement inexploitable ({type(exc).__name__} : {exc})"[:500],
+                                        raw.position, None, raw.format_source))
+            report["rejetes"] += 1
+            continue
+        row.update(source_fichier=_printable(item.path.name), format_source=raw.format_source, _chemin=name,
+                   _rang_fichier=rank, _position=raw.position)
+        (result.concessions if kind == CONCESSION else result.marches).append(row)
+        report["concessions" if kind == CONCESSION else "marches"] += 1
+
+
 def ingest_files(paths: Iterable[str | Path], max_bytes: int, today: dt.date | None = None,
                  exclude: Iterable[Path] = ()) -> Ingested:
+    """DECP files and notice files (BOAMP, TED), routed by their content."""
     today = today or dt.date.today()
     result = Ingested()
     for rank, item in enumerate(expand_inputs(paths, exclude)):
-        name = item.name
-        report = {"fichier": name, "format_source": None, "lus": 0, "marches": 0, "concessions": 0, "rejetes": 0}
+        report = {"fichier": item.name, "format_source": None, "lus": 0, "marches": 0, "concessions": 0, "avis": 0,
+                  "rejetes": 0}
+        notice_format = sniff_notice(_head(item.path))
         try:
-            for raw in read_records(item.path, max_bytes):
-                report["format_source"] = raw.format_source
-                report["lus"] += 1
-                try:
-                    kind, row = _normalize(raw, today)
-                except RecordRejected as exc:
-                    result.rejets.append(reject(name, exc.motif, exc.detail, raw.position, exc.identifiant,
-                                                raw.format_source))
-                    report["rejetes"] += 1
-                    continue
-                except Exception as exc:  # noqa: BLE001 - one odd record must not stop the run
-                    result.rejets.append(reject(name, "enregistrement_invalide",
-                                                f"enregistrement inexploitable ({type(exc).__name__} : {exc})"[:500],
-                                                raw.position, None, raw.format_source))
-                    report["rejetes"] += 1
-                    continue
-                row.update(source_fichier=_printable(item.path.name), format_source=raw.format_source, _chemin=name,
-                           _rang_fichier=rank, _position=raw.position)
-                (result.concessions if kind == CONCESSION else result.marches).append(row)
-                report["concessions" if kind == CONCESSION else "marches"] += 1
+            if notice_format:
+                _ingest_notices(item, max_bytes, report, result)
+            else:
+                _ingest_decp(item, rank, max_bytes, today, report, result)
         except FileRejected as exc:
-            result.rejets.append(reject(name, exc.motif, exc.detail, format_source=report["format_source"]))
+            result.rejets.append(reject(item.name, exc.motif, exc.detail, format_source=report["format_source"],
+                                        source=(notice_format or SOURCE).split("-", 1)[0]))
             report["erreur"] = exc.detail
         except Exception as exc:  # noqa: BLE001 - a file the readers did not foresee is listed, not fatal
             detail = f"fichier illisible ({type(exc).__name__} : {exc})"[:500]
-            result.rejets.append(reject(name, "fichier_illisible", detail, format_source=report["format_source"]))
+            result.rejets.append(reject(item.name, "fichier_illisible", detail, format_source=report["format_source"]))
             report["erreur"] = detail
         result.fichiers.append(report)
     return result

@@ -8,23 +8,29 @@ import pandas as pd
 
 from .. import pipeline
 from ..decp.ingest import Ingested
+from .collect import raw_boamp, raw_decp, raw_ted
 from .metadata import table_metadata
-from .resources import DecpInputs, PublicationTarget
+from .resources import DecpInputs, PublicationTarget, RawStore
 
-GROUP = "decp"
+GROUP = "publication"
 
 
-@dg.asset(group_name=GROUP, kinds={"python"})
-def decp_brut(decp_inputs: DecpInputs, publication_target: PublicationTarget) -> dg.Output[Ingested]:
-    """DECP records read from the input files (JSON, XML, CSV; formats detected), normalised field by field."""
-    ingested = pipeline.ingest(decp_inputs.paths, decp_inputs.max_file_bytes, Path(publication_target.out_dir))
+@dg.asset(group_name=GROUP, kinds={"python"}, deps=[raw_decp, raw_boamp, raw_ted])
+def entrees(decp_inputs: DecpInputs, raw_store: RawStore,
+            publication_target: PublicationTarget) -> dg.Output[Ingested]:
+    """Records read from the inputs (DECP, BOAMP, TED; formats detected): the configured files, else the raw
+    snapshots of every committed partition, else the shipped fictitious sample."""
+    paths = decp_inputs.paths or pipeline.default_inputs(Path(raw_store.root))
+    ingested = pipeline.ingest(paths, decp_inputs.max_file_bytes, Path(publication_target.out_dir))
     files = pd.DataFrame(pipeline.input_manifest(ingested.fichiers))
     reasons = Counter(r["motif"] for r in ingested.rejets)
     return dg.Output(ingested, metadata={
-        "dagster/row_count": dg.MetadataValue.int(len(ingested.marches) + len(ingested.concessions)),
+        "dagster/row_count": dg.MetadataValue.int(len(ingested.marches) + len(ingested.concessions)
+                                                  + len(ingested.avis)),
         "fichiers": dg.MetadataValue.int(len(ingested.fichiers)),
         "marches_lus": dg.MetadataValue.int(len(ingested.marches)),
         "concessions_lues": dg.MetadataValue.int(len(ingested.concessions)),
+        "avis_lus": dg.MetadataValue.int(len(ingested.avis)),
         "rejets": dg.MetadataValue.int(len(ingested.rejets)),
         "rejets_par_motif": dg.MetadataValue.json(dict(reasons)),
         "detail_fichiers": dg.MetadataValue.md(files.to_markdown(index=False) if len(files) else "_aucun fichier_"),
@@ -37,16 +43,18 @@ def decp_brut(decp_inputs: DecpInputs, publication_target: PublicationTarget) ->
         "marches_normalises": dg.AssetOut(description="One row per contract: duplicates merged, modifications applied."),
         "titulaires": dg.AssetOut(description="Suppliers of each contract (published table)."),
         "concessions": dg.AssetOut(description="Concession contracts, kept apart from the 2 % measure (published table)."),
+        "avis_normalises": dg.AssetOut(description="One row per notice: BOAMP copies of TED notices merged."),
         "rejets": dg.AssetOut(description="Records and files that could not be used, with the reason (published table)."),
     },
 )
-def normalisation(decp_brut: Ingested):
-    """Consolidate DECP records into contracts, suppliers, concessions and rejects."""
-    normalized = pipeline.normalize(decp_brut)
+def normalisation(entrees: Ingested):
+    """Consolidate records into contracts, suppliers, concessions, notices and rejects."""
+    normalized = pipeline.normalize(entrees)
     yield dg.Output(normalized.marches, "marches_normalises", metadata=table_metadata(normalized.marches, "marches"))
     yield dg.Output(normalized.titulaires, "titulaires", metadata=table_metadata(normalized.titulaires, "titulaires"))
     yield dg.Output(normalized.concessions, "concessions",
                     metadata=table_metadata(normalized.concessions, "concessions"))
+    yield dg.Output(normalized.avis, "avis_normalises", metadata=table_metadata(normalized.avis, "avis"))
     yield dg.Output(normalized.rejets, "rejets", metadata=table_metadata(normalized.rejets, "rejets"))
 
 
@@ -55,6 +63,15 @@ def marches(marches_normalises: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Contracts with the pipeline's decision: innovant, innovation_score, innovation_signaux (published table)."""
     classified = pipeline.classify_marches(marches_normalises)
     metadata = table_metadata(classified, "marches")
+    metadata["innovants"] = dg.MetadataValue.int(int(classified["innovant"].sum()))
+    return dg.Output(classified, metadata=metadata)
+
+
+@dg.asset(group_name=GROUP, kinds={"pandas"})
+def avis(avis_normalises: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Notices (BOAMP, TED) with the pipeline's decision and the structured innovation signals (published table)."""
+    classified = pipeline.classify_avis(avis_normalises)
+    metadata = table_metadata(classified, "avis")
     metadata["innovants"] = dg.MetadataValue.int(int(classified["innovant"].sum()))
     return dg.Output(classified, metadata=metadata)
 
@@ -69,16 +86,18 @@ def indicateurs(marches: pd.DataFrame) -> dg.Output[pd.DataFrame]:
 @dg.asset(group_name=GROUP, kinds={"csv", "parquet"})
 def publication(
     publication_target: PublicationTarget,
-    decp_brut: Ingested,
+    entrees: Ingested,
     marches: pd.DataFrame,
     titulaires: pd.DataFrame,
     concessions: pd.DataFrame,
+    avis: pd.DataFrame,
     indicateurs: pd.DataFrame,
     rejets: pd.DataFrame,
 ) -> dg.MaterializeResult:
     """The published folder (datapackage.json + data/), validated whole, then swapped in."""
     out_dir = Path(publication_target.out_dir)
-    files = pipeline.publish_tables(marches, titulaires, concessions, indicateurs, rejets, decp_brut.fichiers, out_dir)
+    files = pipeline.publish_tables(marches, titulaires, concessions, avis, indicateurs, rejets, entrees.fichiers,
+                                    out_dir)
     listing = pd.DataFrame([{"fichier": f.path, "lignes": f.rows, "octets": f.bytes, "sha256": f.sha256[:16]}
                             for f in files])
     return dg.MaterializeResult(metadata={

@@ -28,8 +28,7 @@ def _schema_check(asset_name: str, table: str) -> dg.AssetChecksDefinition:
     return _check
 
 
-SCHEMA_CHECKS = [_schema_check(table, table) for table in ("marches", "titulaires", "concessions", "indicateurs",
-                                                           "rejets")]
+SCHEMA_CHECKS = [_schema_check(table, table) for table in schemas.TABLES]
 
 
 @dg.asset_check(asset="marches", blocking=True,

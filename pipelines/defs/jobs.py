@@ -2,8 +2,8 @@ import dagster as dg
 
 publier_decp = dg.define_asset_job(
     "publier_decp",
-    selection=dg.AssetSelection.groups("decp"),
-    description="Whole pipeline: read DECP files, normalise, classify, compute indicators, validate, publish.",
+    selection=dg.AssetSelection.groups("publication"),
+    description="Whole pipeline: read the inputs (raw snapshots or files), normalise, classify, compute indicators, validate, publish.",
 )
 
 publication_quotidienne = dg.ScheduleDefinition(

@@ -4,7 +4,8 @@ from .. import settings
 
 
 class DecpInputs(dg.ConfigurableResource):
-    """Local DECP files or folders to read (default: ACHATS_INPUT_PATHS, else the shipped fictitious sample)."""
+    """Input files or folders of the pipeline. Empty (default, unless ACHATS_INPUT_PATHS is set): the committed
+    raw snapshots of the live sources, or the shipped fictitious sample when there are none (offline demo)."""
 
     paths: list[str] = settings.input_paths()
     max_file_bytes: int = settings.max_file_bytes()
@@ -14,3 +15,12 @@ class PublicationTarget(dg.ConfigurableResource):
     """Folder the publication is swapped into (default: ACHATS_OUT_DIR, else published/)."""
 
     out_dir: str = str(settings.out_dir())
+
+
+class RawStore(dg.ConfigurableResource):
+    """Where crawls write their raw snapshots (ACHATS_RAW_DIR, else data/raw/), and Scrapy settings passed to
+    every crawl (``-s NAME=value``: base URLs of a replay server, delays)."""
+
+    root: str = str(settings.raw_dir())
+    crawl_settings: dict[str, str] = {}
+    crawl_timeout_s: float = 6 * 3600.0

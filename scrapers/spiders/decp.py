@@ -1,0 +1,100 @@
+"""DECP consolidated monthly files from data.gouv.fr.
+
+Domain
+  Données essentielles de la commande publique – fichiers consolidés (MINEF), Licence Ouverte / Etalab 2.0
+API documentation
+  https://guides.data.gouv.fr/ (API v1: GET /api/1/datasets/{id}/ lists the dataset's resources)
+Partition
+  month; file ``decp-YYYY-MM.json`` (or ``.xml`` when only XML is published for that month). Yearly files and
+  other resources are not fetched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy.http import Request, Response
+
+from scrapers.base import PeriodicSpider
+
+
+class DecpSpider(PeriodicSpider):
+    name = "decp"
+    api_url_setting = "DECP_API_URL"
+    partition_kind = "month"
+    # robots.txt is obeyed (global ROBOTSTXT_OBEY=True): data.gouv.fr's robots.txt disallows the resource
+    # redirector /api/1/datasets/r/ but not the metadata API [3rd-party note, verify]; the listed resource URLs
+    # point at static.data.gouv.fr. A URL robots.txt forbids is a failure of its month, never skipped silently.
+    resource_re = re.compile(r"^decp-(\d{4})-(\d{2})\.(json|xml)$", re.IGNORECASE)
+    format_preference = ("json", "xml")
+
+    async def start(self) -> AsyncIterator[Request]:
+        dataset = self.settings.get("DECP_DATASET_ID")
+        request = self.build_request(
+            f"{self.api_url}/datasets/{dataset}/", partition=None, file_name=None, callback=self.parse_dataset,
+            expect="json",
+        )
+        if request is not None:
+            yield request
+
+    def match(self, resource: dict) -> tuple[str, str] | None:
+        """(month, format) of a monthly consolidated file, from its title or its URL's file name."""
+        url = resource.get("url") or ""
+        for name in (str(resource.get("title") or "").strip(), PurePosixPath(urlsplit(url).path).name):
+            found = self.resource_re.match(name)
+            if found:
+                year, month, fmt = found.groups()
+                return f"{year}-{month}", fmt.lower()
+        return None
+
+    def parse_dataset(self, response: Response) -> Iterator[Any]:
+        data = self.load_json(response)
+        resources = data.get("resources") if isinstance(data, dict) else None
+        if not isinstance(resources, list):
+            yield from self.retry_or_fail(response, "not a data.gouv.fr dataset (no resources list)")
+            return
+        wanted = self.partitions()
+        found: dict[str, list[tuple[int, str, dict]]] = {}
+        for resource in resources:
+            if not isinstance(resource, dict) or not resource.get("url"):
+                continue
+            matched = self.match(resource)
+            if matched is None or matched[0] not in wanted:
+                continue
+            month, fmt = matched
+            rank = self.format_preference.index(fmt)
+            found.setdefault(month, []).append((rank, str(resource.get("last_modified") or ""), resource))
+        max_bytes = self.settings.getint("DECP_MAX_FILE_BYTES")
+        for index, month in enumerate(wanted):
+            if month not in found:  # not published yet (current month) or never: reported, not a failure
+                missing = self.crawler.stats.get_value("decp/months_without_file", [])
+                self.crawler.stats.set_value("decp/months_without_file", [*missing, month])
+                self.logger.warning("decp %s: no decp-%s.json/.xml resource published", month, month)
+                continue
+            # JSON before XML; for the same format the most recently modified resource.
+            found[month].sort(key=lambda c: c[1], reverse=True)
+            found[month].sort(key=lambda c: c[0])
+            rank, _, resource = found[month][0]
+            fmt = self.format_preference[rank]
+            url = resource["url"]
+            size = resource.get("filesize")
+            if isinstance(size, int) and size > max_bytes:
+                yield self.failure_item(
+                    Request(url, meta={"partition": month}),
+                    f"resource of {size} bytes larger than DECP_MAX_FILE_BYTES={max_bytes}",
+                )
+                continue
+            request = self.build_request(
+                url, partition=month, file_name=f"decp-{month}.{fmt}", callback=self.parse_file, expect=fmt,
+                priority=self.priority(index),
+                meta={"download_maxsize": max_bytes, "download_timeout": self.settings.getint("DECP_FILE_TIMEOUT")},
+            )
+            if request is not None:
+                yield request
+
+    def parse_file(self, response: Response) -> Iterator[Any]:
+        yield self.raw_file(response)
