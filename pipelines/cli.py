@@ -52,7 +52,8 @@ def _run(args: argparse.Namespace) -> int:
             problem = f"source inconnue : {', '.join(unknown)}" if unknown else f"--since {since} après --until {until}"
             print(f"{PROG}: erreur: {problem} (sources : {', '.join(SOURCES)})", file=sys.stderr)
             return 2
-        summary = run_live(out_dir, since, until, sources, settings.raw_dir(), max_bytes=args.max_file_bytes)
+        summary = run_live(out_dir, since, until, sources, settings.raw_dir(), settings.crawl_settings(),
+                           max_bytes=args.max_file_bytes)
     print(f"{summary.fichiers} fichiers lus, {summary.marches} marchés publiés dont {summary.innovants} innovants, "
           f"{summary.avis} avis dont {summary.avis_innovants} innovants, {summary.rejets} rejets ; "
           f"publication : {Path(out_dir).resolve()}")

@@ -33,6 +33,16 @@ def raw_dir() -> Path:
     return Path(os.environ.get("ACHATS_RAW_DIR") or REPO_ROOT / "data" / "raw")
 
 
+def crawl_settings() -> dict[str, str]:
+    """Scrapy settings for every crawl, from ACHATS_CRAWL_SETTINGS="NAME=value;NAME=value" (e.g. delays)."""
+    raw = os.environ.get("ACHATS_CRAWL_SETTINGS", "").strip()
+    pairs = [item.split("=", 1) for item in raw.split(";") if item.strip()]
+    bad = [item for item in pairs if len(item) != 2 or not item[0].strip()]
+    if bad:
+        raise ValueError(f"ACHATS_CRAWL_SETTINGS={raw!r} : NOM=valeur;NOM=valeur attendu")
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
 def input_paths() -> list[str]:
     """Explicit inputs of the Dagster job (ACHATS_INPUT_PATHS, ':'-separated); empty means automatic."""
     raw = os.environ.get("ACHATS_INPUT_PATHS", "").strip()

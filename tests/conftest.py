@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -21,3 +22,10 @@ def real_data() -> Path:
     if not (path / "decp").is_dir():
         pytest.skip(f"real samples not found at {path} (set ACHATS_REAL_DATA)")
     return path
+
+
+@pytest.fixture(scope="session")
+def boamp_real(real_data) -> list[dict]:
+    """The real records of the recorded BOAMP /records page (crawl tests build day pages from them)."""
+    page = json.loads((real_data / "notices/boamp/ods_api_v2.1/records_20_notices_2006_Boamp_v110.json").read_bytes())
+    return page["results"]

@@ -112,12 +112,6 @@ def stable_manifest(folder: Path, quiet: float = 0.5, timeout: float = 20.0) -> 
 
 
 # ---------------------------------------------------------------------------------------------------- BOAMP (ODS)
-@pytest.fixture(scope="session")
-def boamp_real(real_data) -> list[dict]:
-    page = json.loads((real_data / "notices/boamp/ods_api_v2.1/records_20_notices_2006_Boamp_v110.json").read_bytes())
-    return page["results"]
-
-
 def day_records(real: list[dict], count: int, day: str, strip: bool = False) -> list[dict]:
     """``count`` real records re-dated to ``day`` with distinct idweb (sorted like order_by=idweb)."""
     records = []

@@ -22,5 +22,5 @@ class RawStore(dg.ConfigurableResource):
     every crawl (``-s NAME=value``: base URLs of a replay server, delays)."""
 
     root: str = str(settings.raw_dir())
-    crawl_settings: dict[str, str] = {}
+    crawl_settings: dict[str, str] = settings.crawl_settings()
     crawl_timeout_s: float = 6 * 3600.0
