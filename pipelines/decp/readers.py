@@ -74,8 +74,8 @@ class RawRecord:
     format_source: str
 
 
-def read_records(path: Path, max_bytes: int) -> Iterator[RawRecord]:
-    """Yield the records of one file; raise FileRejected for what cannot be read (possibly after some records)."""
+def size_and_head(path: Path, max_bytes: int) -> tuple[int, bytes]:
+    """The file's size and first bytes, after the checks every reader makes (readable, within the size limit)."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -87,9 +87,14 @@ def read_records(path: Path, max_bytes: int) -> Iterator[RawRecord]:
         )
     try:
         with path.open("rb") as handle:
-            head = handle.read(SNIFF_BYTES)
+            return size, handle.read(SNIFF_BYTES)
     except OSError as exc:
         raise FileRejected("fichier_illisible", f"fichier illisible : {exc.strerror or exc}") from exc
+
+
+def read_records(path: Path, max_bytes: int) -> Iterator[RawRecord]:
+    """Yield the records of one file; raise FileRejected for what cannot be read (possibly after some records)."""
+    size, head = size_and_head(path, max_bytes)
     kind = sniff(head)
     if kind == "json":
         yield from _read_json(path, size)
@@ -137,7 +142,7 @@ _JSON_ITEM_PREFIXES = {
 _JSON_SINGLE_PREFIXES = {"marches.marche": MARCHE, "marches.contrat-concession": CONCESSION}
 
 
-def _open_without_bom(path: Path) -> io.BufferedReader:
+def open_without_bom(path: Path) -> io.BufferedReader:
     handle = path.open("rb")
     if handle.read(3) != b"\xef\xbb\xbf":
         handle.seek(0)
@@ -151,7 +156,7 @@ def _read_json(path: Path, size: int) -> Iterator[RawRecord]:
     fmt: str | None = None
     top_keys: list[str] = []
     try:
-        with _open_without_bom(path) as handle:
+        with open_without_bom(path) as handle:
             events = ijson.basic_parse(handle, use_float=True)
             path_keys: list[str | None] = []
             for event, value in events:
@@ -170,7 +175,7 @@ def _read_json(path: Path, size: int) -> Iterator[RawRecord]:
                     fmt = JSON_2019
                 kind, is_item = _item_kind(prefix, event)
                 if is_item:
-                    yield RawRecord(yielded, kind, _build(events, event, value), fmt or JSON_2019)
+                    yield RawRecord(yielded, kind, build_item(events, event, value), fmt or JSON_2019)
                     yielded += 1
                 elif event in _START_EVENTS:
                     path_keys.append("item" if event == "start_array" else None)
@@ -196,7 +201,7 @@ def _item_kind(prefix: str, event: str) -> tuple[str | None, bool]:
     return None, False
 
 
-def _build(events, event: str, value: object) -> object:
+def build_item(events, event: str, value: object) -> object:
     """The value starting with this event; a record nested deeper than DECP ever is, is consumed unbuilt."""
     if event not in _START_EVENTS:
         return value

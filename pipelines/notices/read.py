@@ -27,7 +27,14 @@ from pathlib import Path
 import ijson
 from lxml import etree
 
-from pipelines.decp.readers import MAX_JSON_DEPTH, SNIFF_BYTES, FileRejected, UnreadableRecord, _build
+from pipelines.decp.readers import (
+    MAX_JSON_DEPTH,
+    FileRejected,
+    UnreadableRecord,
+    build_item,
+    open_without_bom,
+    size_and_head,
+)
 
 from . import (
     BOAMP_DILA_API_JSON,
@@ -120,20 +127,7 @@ def _describe_unknown(head: bytes) -> str:
 def read_notices(path: Path, max_bytes: int) -> Iterator[NoticeRecord]:
     """Yield the notices of one file; raise FileRejected for what cannot be read (possibly after some notices)."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise FileRejected("fichier_illisible", f"fichier illisible : {exc.strerror or exc}") from exc
-    if size > max_bytes:
-        raise FileRejected(
-            "fichier_trop_volumineux",
-            f"{size} octets, au-delà de la limite configurée ({max_bytes} octets, ACHATS_MAX_FILE_BYTES)",
-        )
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(SNIFF_BYTES)
-    except OSError as exc:
-        raise FileRejected("fichier_illisible", f"fichier illisible : {exc.strerror or exc}") from exc
+    size, head = size_and_head(path, max_bytes)
     fmt = sniff_notice(head)
     if fmt is None:
         raise FileRejected("format_non_reconnu", _describe_unknown(head))
@@ -182,19 +176,12 @@ def _identifier(item: object) -> str | None:
     return None
 
 
-def _open_without_bom(path: Path):
-    handle = path.open("rb")
-    if handle.read(3) != b"\xef\xbb\xbf":
-        handle.seek(0)
-    return handle
-
-
 def _json_items(path: Path, item_prefixes: set[str], whole: bool, what: str) -> Iterator[object]:
     """Stream the items at ``item_prefixes`` (``whole``: a top-level object is itself the only item)."""
     count = 0
     container = False
     try:
-        with _open_without_bom(path) as handle:
+        with open_without_bom(path) as handle:
             events = ijson.basic_parse(handle, use_float=True)
             keys: list[str | None] = []
             for event, value in events:
@@ -208,7 +195,7 @@ def _json_items(path: Path, item_prefixes: set[str], whole: bool, what: str) -> 
                 if (prefix in item_prefixes) or (whole and not keys and event == "start_map"):
                     container = True
                     count += 1
-                    item = _build(events, event, value)
+                    item = build_item(events, event, value)
                     yield item
                 elif event in _START:
                     if event == "start_array" and f"{prefix}.item".lstrip(".") in item_prefixes:
@@ -226,7 +213,7 @@ def _json_items(path: Path, item_prefixes: set[str], whole: bool, what: str) -> 
 
 def _jsonl_items(path: Path) -> Iterator[object]:
     try:
-        with _open_without_bom(path) as handle:
+        with open_without_bom(path) as handle:
             while True:
                 line = handle.readline(MAX_LINE_BYTES + 1)
                 if not line:
