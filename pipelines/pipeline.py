@@ -17,12 +17,13 @@ from .classify import classify
 from .decp.consolidate import consolidate
 from .decp.ingest import Ingested, ingest_files
 from .indicators import compute_indicators
-from .raw_inputs import raw_files
-from .publish import PublicationError, PublishedFile, publish
 from .notices.dedup import deduplicate
+from .publish import PublicationError, PublishedFile, publish
+from .raw_inputs import raw_files
 from .tables import avis_table, concessions_table, conform, marches_table, rejets_table, titulaires_table
 
 CLASSIFICATION_COLUMNS = ("innovant", "innovation_score", "innovation_signaux")
+SOURCES = ("decp", "boamp", "ted")
 
 
 @dataclass
@@ -42,7 +43,7 @@ def ingest(paths: Iterable[str | Path], max_bytes: int | None = None, out_dir: P
 
 def default_inputs(raw_root: Path) -> list[str]:
     """The committed raw snapshots of every source, or the shipped fictitious sample when there are none."""
-    files = [str(p) for source in ("decp", "boamp", "ted") for p in raw_files(raw_root, source)]
+    files = [str(p) for source in SOURCES for p in raw_files(raw_root, source)]
     return files or [str(p) for p in settings.sample_files()]
 
 
@@ -61,21 +62,21 @@ def normalize(ingested: Ingested) -> Normalized:
     )
 
 
-def classify_marches(marches: pd.DataFrame) -> pd.DataFrame:
-    decided = classify(marches)
-    out = marches.copy()
+def _with_decision(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    decided = classify(frame)
+    out = frame.copy()
     for column in CLASSIFICATION_COLUMNS:
         out[column] = decided[column]
-    return conform(out, "marches")
+    return conform(out, table)
+
+
+def classify_marches(marches: pd.DataFrame) -> pd.DataFrame:
+    return _with_decision(marches, "marches")
 
 
 def classify_avis(avis: pd.DataFrame) -> pd.DataFrame:
     """Notices get the same rules as contracts, plus the signals their structured fields carry."""
-    decided = classify(avis)
-    out = avis.copy()
-    for column in CLASSIFICATION_COLUMNS:
-        out[column] = decided[column]
-    return conform(out, "avis")
+    return _with_decision(avis, "avis")
 
 
 def indicators(marches: pd.DataFrame) -> pd.DataFrame:
@@ -131,9 +132,6 @@ def run_from_files(paths: Iterable[str | Path], out_dir: Path, max_bytes: int | 
                            normalized.rejets, normalized.fichiers, out_dir)
     return RunSummary(files, len(marches), int(marches["innovant"].sum()), len(avis), int(avis["innovant"].sum()),
                       len(normalized.rejets), len(normalized.fichiers))
-
-
-SOURCES = ("decp", "boamp", "ted")
 
 
 class CollectionError(Exception):
