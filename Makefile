@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
+empty :=
+space := $(empty) $(empty)
+# Data files of the shipped fictitious sample, ':'-separated (its README is not an input).
+SAMPLE := $(subst $(space),:,$(wildcard pipelines/sample_data/*.json pipelines/sample_data/*.xml))
 
-.PHONY: install run test dev validate-defs clean lock
+.PHONY: install run run-live test dev validate-defs clean lock
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +22,12 @@ install: $(BIN)/.installed
 run: install
 	mkdir -p $(DAGSTER_HOME)
 	touch $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster job execute -m pipelines.definitions -j publier_decp
+	ACHATS_INPUT_PATHS=$${ACHATS_INPUT_PATHS:-$(SAMPLE)} $(BIN)/dagster job execute -m pipelines.definitions -j publier_decp
 	$(BIN)/frictionless validate published/datapackage.json
+
+# Live: crawl the last complete month of DECP, BOAMP and TED into data/raw, then publish (network needed).
+run-live: install
+	$(BIN)/achats-innovants run --out published
 
 test: install
 	$(BIN)/python -m pytest

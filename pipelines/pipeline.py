@@ -41,10 +41,18 @@ def ingest(paths: Iterable[str | Path], max_bytes: int | None = None, out_dir: P
     return ingest_files(paths, max_bytes or settings.max_file_bytes(), exclude=[out_dir] if out_dir else ())
 
 
+class NoInputError(Exception):
+    """Nothing to read: publishing would replace the publication with empty tables."""
+
+
 def default_inputs(raw_root: Path) -> list[str]:
-    """The committed raw snapshots of every source, or the shipped fictitious sample when there are none."""
+    """The committed raw snapshots of every source. Never the fictitious sample: a misconfigured raw store must
+    fail, not publish demo data (the offline demo names the sample explicitly)."""
     files = [str(p) for source in SOURCES for p in raw_files(raw_root, source)]
-    return files or [str(p) for p in settings.sample_files()]
+    if not files:
+        raise NoInputError(f"{raw_root} : aucun snapshot brut complet (collectez d'abord, ou indiquez des fichiers "
+                           "avec ACHATS_INPUT_PATHS)")
+    return files
 
 
 def normalize(ingested: Ingested) -> Normalized:
@@ -151,7 +159,7 @@ def run_live(out_dir: Path, since: dt.date, until: dt.date, sources: Iterable[st
 
     sources = list(sources)
     for source in sources:
-        report = run_crawl(source, since, until, raw_root, settings=crawl_settings)
+        report = run_crawl(source, since, until, raw_root, settings=crawl_settings, timeout=settings.crawl_timeout_s())
         if not report.ok:
             tail = report.log_tail.strip().splitlines()[-1:] or ["(pas de journal)"]
             raise CollectionError(
@@ -159,4 +167,6 @@ def run_live(out_dir: Path, since: dt.date, until: dt.date, sources: Iterable[st
                 f"{', '.join(report.partitions_failed) or 'aucune'}) ; dernière ligne du journal : {tail[0][:300]}"
             )
     files = [str(p) for source in sources for p in raw_files(raw_root, source)]
+    if not files:
+        raise NoInputError(f"{raw_root} : la collecte n'a produit aucun snapshot ; publication inchangée")
     return run_from_files(files, out_dir, max_bytes)

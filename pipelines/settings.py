@@ -33,6 +33,11 @@ def raw_dir() -> Path:
     return Path(os.environ.get("ACHATS_RAW_DIR") or REPO_ROOT / "data" / "raw")
 
 
+def crawl_timeout_s() -> float:
+    """A crawl still running after this is stopped (its partial partitions stay resumable)."""
+    return float(_int("ACHATS_CRAWL_TIMEOUT_S", 6 * 3600))
+
+
 def crawl_settings() -> dict[str, str]:
     """Scrapy settings for every crawl, from ACHATS_CRAWL_SETTINGS="NAME=value;NAME=value" (e.g. delays)."""
     raw = os.environ.get("ACHATS_CRAWL_SETTINGS", "").strip()

@@ -230,13 +230,17 @@ class OdsRecordsSpider(PeriodicSpider):
             return
         first_total = meta.get("total")
         if first_total is not None and total != first_total:
+            # Records were published while paging: the offsets no longer line up, so the day is incomplete.
+            # It fails (not committed) and the next run crawls it again.
             self.crawler.stats.inc_value("ods/total_count_changed")
-            self.logger.warning("%s: total_count changed from %d to %d while paging (records published meanwhile)",
-                                partition, first_total, total)
+            yield self.failure_item(response.request, f"total_count changed from {first_total} to {total} while "
+                                                      "paging")
+            return
         expected = max(0, min(self.page_size, total - offset))
         if len(results) != expected:
             self.crawler.stats.inc_value("ods/page_size_mismatch")
-            self.logger.warning("%s offset %d: %d records, %d expected", partition, offset, len(results), expected)
+            yield from self.retry_or_fail(response, f"{len(results)} records at offset {offset}, {expected} expected")
+            return
         yield self.raw_file(response)
         if offset == 0:
             for next_offset in range(self.page_size, total, self.page_size):

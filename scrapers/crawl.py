@@ -10,6 +10,7 @@ This module imports no Scrapy.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import re
@@ -94,7 +95,30 @@ def _wait(proc: subprocess.Popen, started: float, timeout: float | None, cancel:
         return proc.returncode if proc.returncode != 0 else -15
 
 
-def run_crawl(source: str, from_date: dt.date, until_date: dt.date, raw_store: Path, *, sample: int | None = None,
+class CrawlBusy(RuntimeError):
+    """Another crawl of the same source is running on this raw store."""
+
+
+def run_crawl(source: str, from_date: dt.date, until_date: dt.date, raw_store: Path, **kwargs) -> CrawlReport:
+    """Crawl ``source`` over [from_date, until_date]; see ``_run_crawl``. Two crawls of one source never overlap
+    (a schedule run and a backfill, a CLI run during a Dagster run): they would resume and commit each other's
+    partial partitions. The second one fails at once with CrawlBusy."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r} (expected one of {', '.join(SOURCES)})")
+    base = Path(raw_store).resolve() / source
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / ".crawl.lock", "a+b") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise CrawlBusy(f"a crawl of {source} is already running on {raw_store}") from exc
+        try:
+            return _run_crawl(source, from_date, until_date, raw_store, **kwargs)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _run_crawl(source: str, from_date: dt.date, until_date: dt.date, raw_store: Path, *, sample: int | None = None,
               settings: dict[str, str] | None = None, timeout: float | None = None,
               kill_grace: float = 10.0, cancel: threading.Event | None = None) -> CrawlReport:
     """Crawl ``source`` over [from_date, until_date] into ``raw_store`` in a subprocess.

@@ -99,3 +99,12 @@ def test_backfill_of_a_range_is_one_crawl_writing_each_day(tmp_path, boamp_real)
         )
     assert result.success
     assert sorted(p.name for p in (raw / "boamp").iterdir() if not p.name.startswith(("_", "."))) == days
+
+
+def test_no_raw_snapshot_is_an_error_not_the_demo_sample(tmp_path):
+    import pytest
+
+    from pipelines.pipeline import NoInputError, default_inputs
+
+    with pytest.raises(NoInputError, match="aucun snapshot"):
+        default_inputs(tmp_path / "raw")

@@ -766,3 +766,26 @@ def test_avis_constraints_catch_bad_values(tmp_path, column, value):
         writer.writerow([row[name] for name in field_names("avis")])
     report = validate_csv(path, "avis")
     assert not report.valid and any(f"champ {column}" in line for line in report.errors), report.errors
+
+
+def test_dedup_never_merges_into_a_look_alike_or_two_copies_into_one():
+    award = _row("ted:100-2024", id_procedure="PROC-1", type_avis="avis_attribution",
+                 date_publication=dt.date(2024, 3, 1))
+    names_other = _row("boamp:24-1", famille="JOUE", id_procedure="PROC-1", type_avis="avis_attribution",
+                       reference_ted="200-2024", date_publication=dt.date(2024, 3, 1))
+    lot_1 = _row("boamp:24-2", famille="JOUE", id_procedure="PROC-1", type_avis="avis_attribution",
+                 date_publication=dt.date(2024, 3, 2))
+    lot_2 = _row("boamp:24-3", famille="JOUE", id_procedure="PROC-1", type_avis="avis_attribution",
+                 date_publication=dt.date(2024, 3, 5))
+    kept, pairs = deduplicate([award, names_other, lot_1, lot_2])
+    assert pairs == [("boamp:24-2", "ted:100-2024")]  # the closest copy only
+    assert [r["id_avis"] for r in kept] == ["ted:100-2024", "boamp:24-1", "boamp:24-3"]
+
+
+def test_an_empty_boamp_page_is_a_boamp_page(tmp_path):
+    from pipelines.notices.read import read_notices, sniff_notice
+
+    path = tmp_path / "records-0000000000.json"
+    path.write_text('{"total_count": 0, "results": []}', encoding="utf-8")
+    assert sniff_notice(path.read_bytes()) == "boamp-ods-json"
+    assert list(read_notices(path, 10**6)) == []

@@ -198,7 +198,7 @@ def test_boamp_pages_to_total_count_one_partition_per_day(server, tmp_path, boam
     ids = idwebs(base / day1)
     assert len(ids) == 250 and len(set(ids)) == 250  # every record saved once
     assert sorted(ids) == sorted(r["idweb"] for r in ods.days[day1])
-    assert not list(base.glob(".*"))  # no partial or old folder left
+    assert [p.name for p in base.glob(".*")] == [".crawl.lock"]  # no partial or old folder left
     assert (base / "_crawls" / f"{report.stats['crawl_id']}.json").is_file()
 
 
@@ -293,7 +293,7 @@ def test_rerun_replaces_the_partition_whole(server, tmp_path, boamp_real):
     folder = tmp_path / "boamp" / day
     assert_partition(folder, {"records-0000000000.json", "records-0000000100.json"}, second.url(BOAMP_BASE))
     assert len(idwebs(folder)) == 150
-    assert not list((tmp_path / "boamp").glob(".*"))
+    assert [p.name for p in (tmp_path / "boamp").glob(".*")] == [".crawl.lock"]
 
 
 def test_resume_after_killed_crawl_does_not_refetch(tmp_path, boamp_real):
@@ -528,3 +528,40 @@ def test_interrupted_swap_is_recovered(tmp_path):
     (tmp_path / "boamp" / "2024-03-05").rename(tmp_path / "boamp" / ".2024-03-05.old-dead")
     store.recover("2024-03-05")
     assert store.partitions() == ["2024-03-05"] and store.verify("2024-03-05") == []
+
+
+def test_boamp_short_page_fails_the_day_instead_of_committing_it(server, tmp_path, boamp_real):
+    ods = FakeOds({DAY.isoformat(): day_records(boamp_real, 150, DAY.isoformat())}).install(server)
+    original = ods.records
+
+    def short(seen: Seen) -> Reply:
+        reply = original(seen)
+        if seen.query.get("offset") == "100":
+            data = json.loads(reply.body)
+            return Reply.json({**data, "results": data["results"][:10]})
+        return reply
+
+    server.route("GET", BOAMP_BASE + "/records", short)
+    report = crawl("boamp", server, tmp_path)
+    assert not report.ok
+    assert report.partitions_failed == [DAY.isoformat()]
+    assert not (tmp_path / "boamp" / DAY.isoformat()).exists()
+
+
+def test_decp_month_without_file_fails_so_it_is_fetched_later(server, tmp_path):
+    server.route("GET", f"{DECP_BASE}/datasets/{DECP_DATASET}/", Reply.json({"resources": []}))
+    report = crawl("decp", server, tmp_path, dt.date(2024, 1, 1), dt.date(2024, 1, 31))
+    assert not report.ok
+    assert report.partitions_failed == ["2024-01"] and report.partitions_written == []
+
+
+def test_two_crawls_of_one_source_never_overlap(tmp_path):
+    import fcntl
+
+    from scrapers.crawl import CrawlBusy
+
+    (tmp_path / "boamp").mkdir()
+    with open(tmp_path / "boamp" / ".crawl.lock", "a+b") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(CrawlBusy):
+            run_crawl("boamp", DAY, DAY, tmp_path, timeout=5)

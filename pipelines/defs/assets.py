@@ -19,7 +19,7 @@ GROUP = "publication"
 def entrees(decp_inputs: DecpInputs, raw_store: RawStore,
             publication_target: PublicationTarget) -> dg.Output[Ingested]:
     """Records read from the inputs (DECP, BOAMP, TED; formats detected): the configured files, else the raw
-    snapshots of every committed partition, else the shipped fictitious sample."""
+    snapshots of every committed partition (fails when there are none)."""
     paths = decp_inputs.paths or pipeline.default_inputs(Path(raw_store.root))
     ingested = pipeline.ingest(paths, decp_inputs.max_file_bytes, Path(publication_target.out_dir))
     files = pd.DataFrame(pipeline.input_manifest(ingested.fichiers))

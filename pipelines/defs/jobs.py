@@ -9,7 +9,7 @@ publier_decp = dg.define_asset_job(
 publication_quotidienne = dg.ScheduleDefinition(
     name="publication_quotidienne",
     job=publier_decp,
-    cron_schedule="0 6 * * *",
+    cron_schedule="0 10 * * *",
     execution_timezone="Europe/Paris",
-    description="Daily rebuild of the publication from the configured inputs.",
+    description="Daily rebuild of the publication, after the morning collection (07:00) has committed yesterday.",
 )

@@ -5,7 +5,7 @@ from .. import settings
 
 class DecpInputs(dg.ConfigurableResource):
     """Input files or folders of the pipeline. Empty (default, unless ACHATS_INPUT_PATHS is set): the committed
-    raw snapshots of the live sources, or the shipped fictitious sample when there are none (offline demo)."""
+    raw snapshots of the live sources. `make run` sets ACHATS_INPUT_PATHS to the shipped fictitious sample."""
 
     paths: list[str] = settings.input_paths()
     max_file_bytes: int = settings.max_file_bytes()
@@ -23,4 +23,4 @@ class RawStore(dg.ConfigurableResource):
 
     root: str = str(settings.raw_dir())
     crawl_settings: dict[str, str] = settings.crawl_settings()
-    crawl_timeout_s: float = 6 * 3600.0
+    crawl_timeout_s: float = settings.crawl_timeout_s()

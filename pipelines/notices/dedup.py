@@ -90,21 +90,26 @@ def deduplicate(rows: list[dict]) -> tuple[list[dict], list[tuple[str, str]]]:
             by_procedure.setdefault((key, row.get("type_avis")), []).append(row)
 
     dropped: set[str] = set()
+    absorbed: set[str] = set()
     for row in rows:
         if row.get("source") != "boamp":
             continue
         target = None
         reference = row.get("reference_ted")
-        if reference and f"ted:{reference}" in ted:
-            target = ted[f"ted:{reference}"]
+        if reference:
+            # A notice that names its TED twin is merged with that one only, never with a look-alike.
+            target = ted.get(f"ted:{reference}")
         elif (row.get("famille") or "").upper() == "JOUE" and _procedure_key(row.get("id_procedure")):
             candidates = by_procedure.get((_procedure_key(row["id_procedure"]), row.get("type_avis")), [])
+            # One BOAMP copy per TED notice: two awards of one procedure (two lots) stay two rows.
+            candidates = [c for c in candidates if c["id_avis"] not in absorbed]
             scored = [(_days_apart(row.get("date_publication"), c.get("date_publication")), c) for c in candidates]
             scored = [(days, c) for days, c in scored if days is None or days <= MAX_DAYS_APART]
             if scored:
                 target = min(scored, key=lambda item: item[0] if item[0] is not None else MAX_DAYS_APART + 1)[1]
         if target is None:
             continue
+        absorbed.add(target["id_avis"])
         _fill_gaps(target, row)
         linked = [x for x in (target.get(LINKED_KEY) or "").split("|") if x]
         target[LINKED_KEY] = "|".join(dict.fromkeys([*linked, row["id_avis"]]))

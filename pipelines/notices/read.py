@@ -103,6 +103,8 @@ def _sniff_json(text: bytes) -> str | None:
     if b'"notices"' in text and (b'"publication-number"' in text or b'"totalNoticeCount"' in text
                                  or b'"ND"' in text):
         return TED_SEARCH_JSON
+    if re.match(rb'\{\s*"total_count"\s*:\s*\d+\s*,\s*"results"\s*:\s*\[\s*\]', text):
+        return BOAMP_ODS_JSON  # a day without notices: an empty page, still a BOAMP page
     if b'"idweb"' not in text:
         return None
     if re.search(rb'"gestion"\s*:\s*\{', text) and re.search(rb'"donnees"\s*:\s*\{', text):

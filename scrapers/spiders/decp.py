@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from scrapy.http import Request, Response
 
 from scrapers.base import PeriodicSpider
+from scrapers.items import FetchFailure
 
 
 class DecpSpider(PeriodicSpider):
@@ -70,10 +71,13 @@ class DecpSpider(PeriodicSpider):
             found.setdefault(month, []).append((rank, str(resource.get("last_modified") or ""), resource))
         max_bytes = self.settings.getint("DECP_MAX_FILE_BYTES")
         for index, month in enumerate(wanted):
-            if month not in found:  # not published yet (current month) or never: reported, not a failure
+            if month not in found:
+                # Not published yet (the schedule ran before data.gouv.fr had it) or never: the month fails, so
+                # the partition is not marked done and a later run fetches it; nothing empty gets published.
                 missing = self.crawler.stats.get_value("decp/months_without_file", [])
                 self.crawler.stats.set_value("decp/months_without_file", [*missing, month])
-                self.logger.warning("decp %s: no decp-%s.json/.xml resource published", month, month)
+                yield FetchFailure(source=self.name, partition=month, url=response.url, file_name=None,
+                                   reason=f"no decp-{month}.json/.xml resource published in the dataset yet")
                 continue
             # JSON before XML; for the same format the most recently modified resource.
             found[month].sort(key=lambda c: c[1], reverse=True)
