@@ -149,38 +149,66 @@ def open_without_bom(path: Path) -> io.BufferedReader:
     return handle
 
 
+class JsonWalker:
+    """Top-down walk of a JSON stream giving the dotted path (``marches.marche.item``) of each value.
+
+    It uses ijson's basic_parse rather than parse: ijson's own prefixes cost time and memory quadratic in the
+    nesting depth, and a hostile file can nest 100 000 levels. Containers deeper than MAX_JSON_DEPTH outside a
+    taken item reject the file; ``take`` builds the value just yielded (bounded by ``build_item``) instead of
+    walking into it.
+    """
+
+    def __init__(self, handle) -> None:
+        self.events = ijson.basic_parse(handle, use_float=True)
+        self.keys: list[str | None] = []
+        self.top_keys: list[str] = []  # the first keys of a top-level object, to describe an unknown file
+        self._taken = False
+
+    @property
+    def depth(self) -> int:
+        return len(self.keys)
+
+    def values(self) -> Iterator[tuple[str, str, object]]:
+        """(path, event, value) for every value that starts: a scalar, or a map or array about to be entered."""
+        for event, value in self.events:
+            if event == "map_key":
+                self.keys[-1] = value
+                if len(self.keys) == 1 and len(self.top_keys) < 5:
+                    self.top_keys.append(value)
+                continue
+            if event in _END_EVENTS:
+                self.keys.pop()
+                continue
+            self._taken = False
+            yield ".".join(k or "" for k in self.keys), event, value
+            if not self._taken and event in _START_EVENTS:
+                self.keys.append("item" if event == "start_array" else None)
+                if len(self.keys) > MAX_JSON_DEPTH:
+                    raise FileRejected("json_invalide", f"JSON imbriqué sur plus de {MAX_JSON_DEPTH} niveaux")
+
+    def take(self, event: str, value: object) -> object:
+        """The whole value whose first event ``values`` just yielded."""
+        self._taken = True
+        return build_item(self.events, event, value)
+
+
 def _read_json(path: Path, size: int) -> Iterator[RawRecord]:
-    # basic_parse rather than parse: ijson's prefixes cost time and memory quadratic in the nesting depth, and a
-    # hostile file can nest 100 000 levels; only the top three levels need a path here.
     yielded = 0
     fmt: str | None = None
     top_keys: list[str] = []
     try:
         with open_without_bom(path) as handle:
-            events = ijson.basic_parse(handle, use_float=True)
-            path_keys: list[str | None] = []
-            for event, value in events:
-                if event == "map_key":
-                    path_keys[-1] = value
-                    if len(path_keys) == 1 and len(top_keys) < 5:
-                        top_keys.append(value)
-                    continue
-                if event in _END_EVENTS:
-                    path_keys.pop()
-                    continue
-                prefix = ".".join(path_keys)
+            walker = JsonWalker(handle)
+            top_keys = walker.top_keys
+            for prefix, event, value in walker.values():
                 if prefix == "marches" and event in _START_EVENTS:
                     fmt = JSON_2019 if event == "start_array" else JSON_2024
                 elif prefix == "" and event == "start_array":
                     fmt = JSON_2019
                 kind, is_item = _item_kind(prefix, event)
                 if is_item:
-                    yield RawRecord(yielded, kind, build_item(events, event, value), fmt or JSON_2019)
+                    yield RawRecord(yielded, kind, walker.take(event, value), fmt or JSON_2019)
                     yielded += 1
-                elif event in _START_EVENTS:
-                    path_keys.append("item" if event == "start_array" else None)
-                    if len(path_keys) > MAX_JSON_DEPTH:
-                        raise FileRejected("json_invalide", f"JSON imbriqué sur plus de {MAX_JSON_DEPTH} niveaux")
     except ijson.JSONError as exc:
         yield from _json_fallback(path, size, yielded, exc)
         return

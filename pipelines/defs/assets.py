@@ -58,22 +58,22 @@ def normalisation(entrees: Ingested):
     yield dg.Output(normalized.rejets, "rejets", metadata=table_metadata(normalized.rejets, "rejets"))
 
 
+def _classified(frame: pd.DataFrame, table: str) -> dg.Output[pd.DataFrame]:
+    metadata = table_metadata(frame, table)
+    metadata["innovants"] = dg.MetadataValue.int(int(frame["innovant"].sum()))
+    return dg.Output(frame, metadata=metadata)
+
+
 @dg.asset(group_name=GROUP, kinds={"pandas"})
 def marches(marches_normalises: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Contracts with the pipeline's decision: innovant, innovation_score, innovation_signaux (published table)."""
-    classified = pipeline.classify_marches(marches_normalises)
-    metadata = table_metadata(classified, "marches")
-    metadata["innovants"] = dg.MetadataValue.int(int(classified["innovant"].sum()))
-    return dg.Output(classified, metadata=metadata)
+    return _classified(pipeline.classify_marches(marches_normalises), "marches")
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas"})
 def avis(avis_normalises: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Notices (BOAMP, TED) with the pipeline's decision and the structured innovation signals (published table)."""
-    classified = pipeline.classify_avis(avis_normalises)
-    metadata = table_metadata(classified, "avis")
-    metadata["innovants"] = dg.MetadataValue.int(int(classified["innovant"].sum()))
-    return dg.Output(classified, metadata=metadata)
+    return _classified(pipeline.classify_avis(avis_normalises), "avis")
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas"})

@@ -294,21 +294,25 @@ def _national_fields(donnees: object, builder: RowBuilder) -> None:
 # --- entry points ------------------------------------------------------------------------------------------------
 
 
-def parse_dila_xml(notice) -> dict:
-    """Row of one DILA XML notice: an ``<ANNONCE>`` element or the bytes of a file holding one."""
-    root = parse_xml(notice) if isinstance(notice, (bytes, bytearray)) else notice
-    if local(root.tag) != "ANNONCE":
-        raise NoticeRejected("format_non_reconnu", f"XML de racine <{local(root.tag)}> : pas un avis BOAMP")
-    tree = element_tree(root)
+def _dila_row(tree: object, fmt: str, idweb_path: str) -> dict:
+    """Row of a DILA notice tree (XML or the retired API's JSON: the same v230 structure, keys folded)."""
     idweb = clean_text(_scalar(_get(tree, "gestion", "reference", "idweb")))
     if idweb is None:
-        raise NoticeRejected("identifiant_manquant", "avis BOAMP sans IDWEB (GESTION/REFERENCE/IDWEB)")
-    builder = RowBuilder("boamp", BOAMP_DILA_XML)
+        raise NoticeRejected("identifiant_manquant", f"avis BOAMP sans {idweb_path}")
+    builder = RowBuilder("boamp", fmt)
     builder.put("id_avis", f"boamp:{idweb}")
     builder.put("url", boamp_url(idweb))
     dila_fields(tree, builder)
     builder.country("FRA")
     return builder.build()
+
+
+def parse_dila_xml(notice) -> dict:
+    """Row of one DILA XML notice: an ``<ANNONCE>`` element or the bytes of a file holding one."""
+    root = parse_xml(notice) if isinstance(notice, (bytes, bytearray)) else notice
+    if local(root.tag) != "ANNONCE":
+        raise NoticeRejected("format_non_reconnu", f"XML de racine <{local(root.tag)}> : pas un avis BOAMP")
+    return _dila_row(element_tree(root), BOAMP_DILA_XML, "IDWEB (GESTION/REFERENCE/IDWEB)")
 
 
 def parse_dila_api_json(document: object) -> dict:
@@ -317,16 +321,7 @@ def parse_dila_api_json(document: object) -> dict:
         raise NoticeRejected("enregistrement_non_objet", "avis BOAMP qui n'est pas un objet JSON")
     if depth_of(document) > MAX_DEPTH:
         raise NoticeRejected("enregistrement_invalide", f"avis imbriqué sur plus de {MAX_DEPTH} niveaux")
-    tree = fold_tree(document)
-    idweb = clean_text(_scalar(_get(tree, "gestion", "reference", "idweb")))
-    if idweb is None:
-        raise NoticeRejected("identifiant_manquant", "avis BOAMP sans idweb (gestion.reference.idweb)")
-    builder = RowBuilder("boamp", BOAMP_DILA_API_JSON)
-    builder.put("id_avis", f"boamp:{idweb}")
-    builder.put("url", boamp_url(idweb))
-    dila_fields(tree, builder)
-    builder.country("FRA")
-    return builder.build()
+    return _dila_row(fold_tree(document), BOAMP_DILA_API_JSON, "idweb (gestion.reference.idweb)")
 
 
 def _unwrap(record: dict) -> dict:

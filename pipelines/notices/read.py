@@ -28,10 +28,9 @@ import ijson
 from lxml import etree
 
 from pipelines.decp.readers import (
-    MAX_JSON_DEPTH,
     FileRejected,
+    JsonWalker,
     UnreadableRecord,
-    build_item,
     open_without_bom,
     size_and_head,
 )
@@ -56,8 +55,6 @@ from .ted import EFORMS_ROOTS, parse_eforms, parse_ted_legacy, parse_ted_search_
 
 # A jsonl line holds one record: its two JSON strings plus the index fields.
 MAX_LINE_BYTES = 2 * MAX_EMBEDDED_CHARS + 1024 * 1024
-_START = frozenset({"start_map", "start_array"})
-_END = frozenset({"end_map", "end_array"})
 _EFORMS_NS = "urn:oasis:names:specification:ubl:schema:xsd:"
 _OTHER_EFORMS_ROOTS = frozenset({"BusinessRegistrationInformationNotice"})
 
@@ -184,27 +181,14 @@ def _json_items(path: Path, item_prefixes: set[str], whole: bool, what: str) -> 
     container = False
     try:
         with open_without_bom(path) as handle:
-            events = ijson.basic_parse(handle, use_float=True)
-            keys: list[str | None] = []
-            for event, value in events:
-                if event == "map_key":
-                    keys[-1] = value
-                    continue
-                if event in _END:
-                    keys.pop()
-                    continue
-                prefix = ".".join(k or "" for k in keys)
-                if (prefix in item_prefixes) or (whole and not keys and event == "start_map"):
+            walker = JsonWalker(handle)
+            for prefix, event, value in walker.values():
+                if prefix in item_prefixes or (whole and walker.depth == 0 and event == "start_map"):
                     container = True
                     count += 1
-                    item = build_item(events, event, value)
-                    yield item
-                elif event in _START:
-                    if event == "start_array" and f"{prefix}.item".lstrip(".") in item_prefixes:
-                        container = True
-                    keys.append("item" if event == "start_array" else None)
-                    if len(keys) > MAX_JSON_DEPTH:
-                        raise FileRejected("json_invalide", f"JSON imbriqué sur plus de {MAX_JSON_DEPTH} niveaux")
+                    yield walker.take(event, value)
+                elif event == "start_array" and f"{prefix}.item".lstrip(".") in item_prefixes:
+                    container = True
     except ijson.JSONError as exc:
         raise FileRejected("json_invalide", f"JSON invalide après {count} avis : {exc}") from exc
     except (OSError, UnicodeDecodeError) as exc:
