@@ -305,27 +305,34 @@ def _local(tag: object) -> str | None:
     return tag.rsplit("}", 1)[-1]
 
 
-def _read_xml(path: Path, head: bytes) -> Iterator[RawRecord]:
-    # DTDs are refused outright: DECP XML never needs one, and entities are how XXE and expansion bombs get in.
+def secure_iterparse(path: Path, head: bytes) -> Iterator[tuple[str, object]]:
+    """(event, element) for "start" and "end" of a whole XML file, parsed safely.
+
+    DTDs are refused outright (in the first bytes, then in the parsed document whatever comes before it):
+    procurement XML never needs one, and entities are how XXE and expansion bombs get in. Entities are not
+    resolved, nothing is fetched from the network, and lxml's huge-tree limits stay on.
+    """
+    refused = "XML avec DTD ou entités : refusé par sécurité (XXE, expansion d'entités)"
     if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-        raise FileRejected("xml_invalide", "XML avec DTD ou entités : refusé par sécurité (XXE, expansion d'entités)")
-    parser_events = etree.iterparse(
-        str(path),
-        events=("start", "end"),
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-    )
+        raise FileRejected("xml_invalide", refused)
+    events = etree.iterparse(str(path), events=("start", "end"), resolve_entities=False, no_network=True,
+                             load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True)
+    first = True
+    for event, element in events:
+        if first:
+            first = False
+            if element.getroottree().docinfo.internalDTD is not None:
+                raise FileRejected("xml_invalide", refused)
+        yield event, element
+
+
+def _read_xml(path: Path, head: bytes) -> Iterator[RawRecord]:
+    parser_events = secure_iterparse(path, head)
     depth = 0
     position = 0
     try:
         for event, element in parser_events:
             if event == "start":
-                if depth == 0 and element.getroottree().docinfo.internalDTD is not None:
-                    raise FileRejected("xml_invalide", "XML avec DTD interne : refusé par sécurité (XXE, expansion "
-                                                       "d'entités)")
                 if depth == 0 and _local(element.tag) not in _XML_ROOTS:
                     raise FileRejected(
                         "format_non_reconnu",

@@ -32,6 +32,7 @@ from pipelines.decp.readers import (
     JsonWalker,
     UnreadableRecord,
     open_without_bom,
+    secure_iterparse,
     size_and_head,
 )
 
@@ -222,29 +223,12 @@ def _jsonl_items(path: Path) -> Iterator[object]:
         raise FileRejected("fichier_illisible", f"lecture impossible : {exc.strerror or exc}") from exc
 
 
-def _refuse_dtd(head: bytes) -> None:
-    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-        raise FileRejected("xml_invalide", "XML avec DTD ou entités : refusé par sécurité (XXE, expansion d'entités)")
-
-
 def _annonces(path: Path, head: bytes) -> Iterator[object]:
     """Each <ANNONCE> of a DILA XML file, as an element, memory freed as it goes."""
-    _refuse_dtd(head)
-    events = etree.iterparse(
-        str(path), events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
-        huge_tree=False, remove_comments=True, remove_pis=True,
-    )
-    depth = 0
     count = 0
     try:
-        for event, element in events:
-            if event == "start":
-                if depth == 0 and element.getroottree().docinfo.internalDTD is not None:
-                    raise FileRejected("xml_invalide", "XML avec DTD interne : refusé par sécurité")
-                depth += 1
-                continue
-            depth -= 1
-            if local(element.tag) != "ANNONCE":
+        for event, element in secure_iterparse(path, head):
+            if event != "end" or local(element.tag) != "ANNONCE":
                 continue
             count += 1
             yield element
