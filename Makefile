@@ -8,7 +8,7 @@ space := $(empty) $(empty)
 # Data files of the shipped fictitious sample, ':'-separated (its README is not an input).
 SAMPLE := $(subst $(space),:,$(wildcard pipelines/sample_data/*.json pipelines/sample_data/*.xml))
 
-.PHONY: install run run-live test dev validate-defs clean lock
+.PHONY: install run run-live test dev validate-defs clean lock evaluate model
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ run-live: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The classifier measured on the team's labelled set (real samples in ../shared/data/real or ACHATS_REAL_DATA).
+evaluate: install
+	$(BIN)/achats-innovants evaluate
+
+# Retrain the shipped text model and rewrite its card (pipelines/classify/model/); deterministic.
+model: install
+	$(BIN)/achats-innovants train
 
 dev: install
 	mkdir -p $(DAGSTER_HOME)

@@ -33,6 +33,20 @@ def _parser() -> argparse.ArgumentParser:
     classify = commands.add_parser("classify", help="ajouter innovant, innovation_score, innovation_signaux à un CSV")
     classify.add_argument("input", type=Path, metavar="IN.csv")
     classify.add_argument("--out", type=Path, required=True, metavar="OUT.csv")
+
+    evaluate = commands.add_parser("evaluate", help="mesurer la décision sur le jeu étiqueté (validation croisée) : "
+                                                    "précision, rappel, F1 par méthode et par source, erreurs")
+    evaluate.add_argument("--real-data", type=Path, default=None,
+                          help="dossier des données réelles étiquetées (défaut : ACHATS_REAL_DATA ou "
+                               "../shared/data/real)")
+    evaluate.add_argument("--repeats", type=int, default=None, help="répétitions de la validation croisée (défaut 3)")
+    evaluate.add_argument("--card", type=Path, default=None, metavar="DIR",
+                          help="écrire aussi la carte du modèle (carte-modele.json et .md) dans DIR")
+
+    train = commands.add_parser("train", help="réentraîner le modèle de texte livré et écrire sa carte à côté")
+    train.add_argument("--real-data", type=Path, default=None, help="comme pour evaluate")
+    train.add_argument("--model", type=Path, default=None, metavar="FICHIER.json.gz",
+                       help="fichier du modèle écrit (défaut : le modèle livré, pipelines/classify/model/)")
     return parser
 
 
@@ -75,10 +89,35 @@ def _classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from .classify import commands, evaluation, training
+
+    result = commands.evaluate(args.real_data or settings.real_data_dir(), repeats=args.repeats or training.REPEATS)
+    print(result.text)
+    if args.card:
+        for path in evaluation.write_card(result.card, args.card, evaluation.worst_mistakes(result.oof)):
+            print(f"carte du modèle : {path}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .classify import commands
+    from .classify.decision import MODEL_PATH
+
+    model = args.model or MODEL_PATH
+    result = commands.train(args.real_data or settings.real_data_dir(), model)
+    print(result.text)
+    print(f"modèle : {model} ; carte : {model.parent / 'carte-modele.md'}")
+    return 0
+
+
+COMMANDS = {"run": _run, "classify": _classify, "evaluate": _evaluate, "train": _train}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _run(args) if args.command == "run" else _classify(args)
+        return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print(f"{PROG}: interrompu", file=sys.stderr)
         return 130

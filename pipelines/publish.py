@@ -98,6 +98,22 @@ def _write_tables(tables: dict[str, pd.DataFrame], staging: Path) -> list[Publis
     return written
 
 
+def _model_card(staging: Path) -> dict:
+    """Copy the classifier's model card (figures on the labelled set) into the publication; describe it."""
+    from .classify.decision import method_version, model_path
+
+    card_dir = model_path().parent
+    described = {"version": method_version(), "cartes": []}
+    for name in ("carte-modele.md", "carte-modele.json"):
+        source = card_dir / name
+        if source.is_file():
+            target = staging / "methode" / name
+            target.parent.mkdir(exist_ok=True)
+            shutil.copyfile(source, target)
+            described["cartes"].append({"path": f"methode/{name}", "hash": f"sha256:{sha256(target)}"})
+    return described
+
+
 def _datapackage(files: list[PublishedFile], inputs: list[dict], created: dt.datetime) -> dict:
     resources = []
     for item in files:
@@ -205,6 +221,7 @@ def publish(tables: dict[str, pd.DataFrame], out_dir: Path, inputs: list[dict],
     try:
         files = _write_tables(tables, staging)
         package = _datapackage(files, inputs, created)
+        package["methode"] = _model_card(staging)
         (staging / "datapackage.json").write_text(json.dumps(package, ensure_ascii=False, indent=2) + "\n",
                                                   encoding="utf-8")
         _validate(staging)

@@ -57,3 +57,8 @@ def input_paths() -> list[str]:
 def sample_files() -> list[Path]:
     """Data files of the shipped sample (its README is documentation, not input)."""
     return sorted(p for p in SAMPLE_DIR.iterdir() if p.suffix in (".json", ".xml", ".csv"))
+
+
+def real_data_dir() -> Path:
+    """The team's real samples (labelled-set evaluation, training, tests); read in place, never copied."""
+    return Path(os.environ.get("ACHATS_REAL_DATA") or REPO_ROOT.parent / "shared" / "data" / "real")

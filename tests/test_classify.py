@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.classify import METHOD_VERSION, SIGNALS, THRESHOLD, classify
+from pipelines.classify import RULES_VERSION, SIGNALS, THRESHOLD
+from pipelines.classify.rules import classify
 from pipelines.classify import keywords
 from pipelines.classify.rules import score_codes
 from pipelines.classify.signals import ORDER
@@ -48,10 +49,21 @@ TEXT_CASES = [
     ("Preuve de concept (POC) d'un outil de tri des courriers", True, "texte_prototype"),
     ("Développement d'un capteur jusqu'au TRL 6", True, "texte_prototype"),
     # Medium vocabulary: alone below the threshold, two corroborating signals above it.
-    ("Expérimentation d'un algorithme d'intelligence artificielle", True, "texte_moyen|texte_ia"),
-    ("Expérimentation d'un dispositif innovant de téléconsultation", True, "texte_moyen|texte_moyen_cumul"),
+    # v2: an objet that *is* an experimentation decides alone; the word in a context stays a medium word.
+    ("Expérimentation d'un algorithme d'intelligence artificielle", True, "texte_experimentation|texte_ia"),
+    ("Expérimentation d'un dispositif innovant de téléconsultation", True, "texte_experimentation|texte_moyen"),
+    ("Dispositif innovant de téléconsultation en expérimentation", True, "texte_moyen|texte_moyen_cumul"),
     ("Conception de salles innovantes pour l'université", False, "texte_moyen"),
-    ("Expérimentation d'une navette fluviale", False, "texte_moyen"),
+    ("Expérimentation d'une navette fluviale", True, "texte_experimentation"),
+    ("Bilan de l'expérimentation d'une navette fluviale", False, "texte_moyen"),
+    ("Formation dans le cadre de l'expérimentation PAERPA", False, "texte_moyen"),
+    ("Évaluation des programmes expérimentaux régionaux", False, "texte_moyen"),
+    ("Le marché a pour objet de tester sur deux territoires une méthode de concertation", True,
+     "texte_experimentation"),
+    ("Conception et expérimentation d'un module de formation", True, "texte_experimentation"),
+    ("Conception, réalisation et installation d'un banc de mesure des vibrations", True, "texte_conception"),
+    ("Conception et réalisation d'outils de communication", False, ""),
+    ("Développement d'un modèle de prédiction des crues", False, "texte_rd_livrable"),
     ("Acquisition d'une machine de gravure et de prototypage", False, "texte_moyen"),
     ("Prestations de R&D sur les matériaux composites", False, "texte_moyen"),
     ("Recherche et développement sur les batteries", False, "texte_moyen"),
@@ -100,8 +112,8 @@ TEXT_CASES = [
     ("Conception et réalisation d'un site internet", False, ""),
     ("Transport via la rocade nord", False, ""),
     # Accents, case, apostrophes, encodings.
-    ("EXPERIMENTATION D'UN ALGORITHME D'INTELLIGENCE ARTIFICIELLE", True, "texte_moyen|texte_ia"),
-    ("expérimentation d’un algorithme d‘intelligence artificielle", True, "texte_moyen|texte_ia"),
+    ("EXPERIMENTATION D'UN ALGORITHME D'INTELLIGENCE ARTIFICIELLE", True, "texte_experimentation|texte_ia"),
+    ("expérimentation d’un algorithme d‘intelligence artificielle", True, "texte_experimentation|texte_ia"),
     ("dexpérimentation dun algorithme dintelligence artificielle", True, "texte_moyen|texte_ia"),
     ("R\ufffdalisation d'un d\ufffdmonstrateur", True, "texte_prototype"),
     ("Re\u0301alisation d'un De\u0301monstrateur", True, "texte_prototype"),
@@ -192,7 +204,7 @@ def test_missing_structured_values_are_no_signal():
     ("objet", "columns", "innovant", "signaux"),
     [
         ("Accessibilité de la mairie : Lot 8 : PEINTURES", {}, False, "declare_innovant"),
-        ("Expérimentation d'un éclairage public adaptatif", {}, True, "declare_innovant|texte_moyen"),
+        ("Éclairage public adaptatif en expérimentation", {}, True, "declare_innovant|texte_moyen"),
         ("Études géotechniques", {"code_cpv": "73100000-3"}, True, "declare_innovant|cpv_rd"),
         ("Logiciel de gestion", {"procedure": "Marché passé sans publicité ni mise en concurrence préalable",
                                  "montant": 60000.0, "date_notification": "2024-03-01"}, True,
@@ -211,7 +223,7 @@ def test_declared_false_does_not_lower_the_score_and_is_shown_only_when_overridd
     assert overridden["innovant"]
     assert overridden["innovation_signaux"] == "texte_fort|declare_non_innovant"
     assert overridden["innovation_score"] == SIGNALS["texte_fort"][1]
-    agreed = one("Expérimentation d'une navette", marche_innovant_declare=False)
+    agreed = one("Bilan de l'expérimentation d'une navette", marche_innovant_declare=False)
     assert not agreed["innovant"]
     assert agreed["innovation_signaux"] == "texte_moyen"
 
@@ -277,7 +289,7 @@ def test_r2122_9_1_date_types(dates):
 
 
 def test_r2122_9_1_with_medium_text_is_innovant():
-    row = one("Expérimentation d'un capteur de crue", procedure=NO_PUBLICITY, montant=80_000.0,
+    row = one("Capteur de crue en expérimentation", procedure=NO_PUBLICITY, montant=80_000.0,
               date_notification="2022-05-01")
     assert row["innovant"]
     assert row["innovation_signaux"] == "texte_moyen|r2122_9_1"
@@ -368,7 +380,7 @@ def test_only_objet_is_needed_and_empty_frames_work():
 
 
 def test_signal_catalogue():
-    assert METHOD_VERSION == "regles-v1"
+    assert RULES_VERSION == "regles-v2"
     required = {
         "declare_innovant", "declare_non_innovant", "procedure_partenariat_innovation", "eforms_inn_pur",
         "eforms_mar_nov", "eforms_proc_innov", "eforms_prod_innov", "eforms_rd_act", "texte_fort",

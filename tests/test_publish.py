@@ -9,6 +9,7 @@ import pytest
 from frictionless import validate
 
 from pipelines import pipeline, schemas
+from pipelines.classify import METHOD_VERSION
 from pipelines.publish import PublicationError, publish
 from pipelines.settings import SAMPLE_DIR
 from pipelines.writers import sha256, write_csv
@@ -49,6 +50,13 @@ def test_publication_is_a_valid_data_package(sample_tables, tmp_path):
     parquet = pd.read_parquet(out / "data/marches.parquet")
     assert list(parquet.columns) == schemas.field_names("marches")
     assert len(parquet) == len(sample_tables["marches"])
+    # The classifier's model card travels with the data it decided, under the method version it describes.
+    assert package["methode"]["version"] == METHOD_VERSION
+    cards = {c["path"]: c["hash"] for c in package["methode"]["cartes"]}
+    assert set(cards) == {"methode/carte-modele.md", "methode/carte-modele.json"}
+    assert all(h == "sha256:" + sha256(out / p) for p, h in cards.items())
+    card = json.loads((out / "methode/carte-modele.json").read_text(encoding="utf-8"))
+    assert card["version_methode"] == METHOD_VERSION and card["jeu_etiquete"]["enregistrements"] >= 600
 
 
 def test_supplier_of_unknown_contract_fails_package_validation(sample_tables, tmp_path):

@@ -149,6 +149,30 @@ PROTOTYPE = [
     r"developpements? experimenta(?:l|ux)",
 ]
 
+# Rules v2, written from the labelled set's positives (rubric items 2 and 3; labels/rubrique.md): the object
+# of the contract is to experiment with or test a solution or method, to design and build a device, or to
+# develop a model, language, algorithm or simulation code. Each phrase is the head of the objet, not a
+# context: "formation dans le cadre de l'expérimentation X" or "évaluation des programmes expérimentaux" stay
+# medium words.
+EXPERIMENTATION = [
+    r"(?:pour objet|a pour but|consiste a|consistant a|vise a|visant a) (?:de |d'|l'|la |une )?(?:l')?"
+    r"(?:experimentation|experimenter|tester)",
+    r"^(?:l')?experimentation (?:et|d'un|d'une|de|du|des)",
+    r"(?:conception|elaboration|developpement|creation|mise au point|definition) (?:et|puis) (?:l')?experimentation",
+    r"phases? d'experimentation",
+    r"experimentation et (?:le |la |l')?developpement",
+]
+CONCEPTION = [
+    r"conception,? (?:et |la |le |l')*(?:realisation|developpement|fabrication)[^.;]{0,80}? (?:d'un |d'une |des |de "
+    r"|d')(?:outils?(?! de (?:communication|promotion|signaletique))|dispositifs?|appareils?|instruments?"
+    r"|unites? embarquees?|capteurs?|bancs?|machines?)",
+]
+RD_DELIVERABLE = [
+    r"developpements? (?:de |d'|des )(?:langages?|modeles?|algorithmes?|methodes?|codes? de calcul)",
+    r"(?:modeles?|outils?|plate-?formes?|codes?) de (?:simulation|prediction|calcul)",
+    r"prediction de",
+]
+
 MEDIUM = {
     "moyen_startup": [
         r"start ?-?ups?",
@@ -190,7 +214,8 @@ IA = [
     r"computer vision",
 ]
 
-TIERS: tuple[str, ...] = ("guard", "fort", "prototype", *MEDIUM, "ia")
+TIERS: tuple[str, ...] = ("guard", "fort", "prototype", "experimentation", "conception", "rd_livrable", *MEDIUM,
+                          "ia")
 BIT = {tier: 1 << i for i, tier in enumerate(TIERS)}
 
 
@@ -198,7 +223,8 @@ def _alternation(patterns: list[str]) -> str:
     return "(?:" + "|".join(patterns) + ")"
 
 
-_groups = [("guard", GUARDS), ("fort", STRONG), ("prototype", PROTOTYPE), *MEDIUM.items(), ("ia", IA)]
+_groups = [("guard", GUARDS), ("fort", STRONG), ("prototype", PROTOTYPE), ("experimentation", EXPERIMENTATION),
+           ("conception", CONCEPTION), ("rd_livrable", RD_DELIVERABLE), *MEDIUM.items(), ("ia", IA)]
 SCAN = re.compile(
     r"(?<![a-z0-9])(?:" + "|".join(f"(?P<{name}>{_alternation(p)})" for name, p in _groups) + r")(?![a-z0-9])"
 )
@@ -215,6 +241,7 @@ PREFILTER = "|".join([
     rf"{_EDGE}ia(?:[^a-z0-9]|$)", r"learning", r"apprentissage", r"neuron", rf"{_EDGE}llm",
     rf"traitements?{_SP}+automatiques?", rf"vision{_SP}+par", rf"computer{_SP}+vision",
     r"2122", r"2172", r"1225", r"1634", r"commerci", r"sensiblement", r"readiness", r"maturit", r"procurement",
+    r"tester", r"conception", r"veloppement", r"simulation", r"pr.{1,2}diction", r"calcul",
 ])
 
 

@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from . import keywords
-from .signals import ORDER, SIGNALS, THRESHOLD
+from .signals import ORDER, RULES_VERSION, SIGNALS, THRESHOLD
 
 OUTPUT_COLUMNS = ("innovant", "innovation_score", "innovation_signaux")
 
@@ -73,8 +73,13 @@ _STRUCTURED_SPLIT = "|"
 _DECLARED_FALSE = "declare_non_innovant"
 
 
-def classify(df: pd.DataFrame) -> pd.DataFrame:
+V2_CODES = ("texte_experimentation", "texte_conception", "texte_rd_livrable")
+
+
+def classify(df: pd.DataFrame, version: str = RULES_VERSION) -> pd.DataFrame:
     """Return `innovant`, `innovation_score`, `innovation_signaux` for each row of `df` (same index).
+
+    `version="regles-v1"` switches off the text signals added in v2 (a baseline for the evaluation).
 
     `nature` is accepted but not used by v1: no DECP nature marks innovation, and "Marché de partenariat"
     is a public-private partnership, not a partenariat d'innovation.
@@ -86,6 +91,9 @@ def classify(df: pd.DataFrame) -> pd.DataFrame:
     fired["garde_faux_positif"] = _has(tiers, "guard")
     fired["texte_fort"] = _has(tiers, "fort")
     fired["texte_prototype"] = _has(tiers, "prototype")
+    fired["texte_experimentation"] = _has(tiers, "experimentation")
+    fired["texte_conception"] = _has(tiers, "conception")
+    fired["texte_rd_livrable"] = _has(tiers, "rd_livrable")
     families = sum(_has(tiers, tier).astype(np.int8) for tier in keywords.MEDIUM)
     fired["texte_moyen"] = families >= 1
     fired["texte_moyen_cumul"] = families >= 2
@@ -94,12 +102,15 @@ def classify(df: pd.DataFrame) -> pd.DataFrame:
     fired["cpv_rd"] = keywords.search_raw(_column(df, "code_cpv"), _CPV_RD)
     fired["r2122_9_1"] = _r2122_9_1(df)
 
-    declared_true, declared_false = _declared(_column(df, "marche_innovant_declare"))
+    declared_true, declared_false = declared_flags(df)
     fired["declare_innovant"] = declared_true
     fired[_DECLARED_FALSE] = declared_false
 
     for code, mask in _structured(_column(df, "structured_signals")).items():
         fired[code] = fired[code] | mask
+    if version == "regles-v1":  # the baseline the evaluation reports: v1 had no v2 text signals
+        for code in V2_CODES:
+            fired[code][:] = False
 
     score, labels = _combine(fired)
     return pd.DataFrame(
@@ -165,6 +176,11 @@ def _dates(values: pd.Series) -> pd.Series:
         return values.astype("datetime64[ns]")
     day = values.astype("str").str.slice(0, 10)
     return pd.to_datetime(day, format="%Y-%m-%d", errors="coerce")
+
+
+def declared_flags(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(declared true, declared false) from `marche_innovant_declare`; missing is neither."""
+    return _declared(_column(df, "marche_innovant_declare"))
 
 
 def _declared(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:

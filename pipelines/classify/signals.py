@@ -7,12 +7,16 @@ noisy-OR, score = 1 - prod(1 - w), and the purchase is `innovant` when the round
 Why these weights (law: CCP L2172-3, R2122-9-1; research: reference/indicators.md §3; real samples: rules.py):
 - 0.8 or more: a structured innovation code or a legal/procedural phrase is enough on its own.
 - 0.55: an R&D deliverable named as the object (prototype, démonstrateur, preuve de concept). In the real AIFE
-  sample every such objet was the making of a new artefact, so this is enough on its own too.
+  sample every such objet was the making of a new artefact, so this is enough on its own too. Rules v2 add two
+  phrases of the same strength, read off the labelled set's positives (rubric items 2 and 3): the object is to
+  experiment with or test a solution (texte_experimentation), or to design and build a device
+  (texte_conception). Being written from the set they are measured on, their figures there are in-sample: the
+  model card says so.
 - 0.4: the buyer's own `marcheInnovant`. The 23 records declared innovant in the real 2024 sample are
   ordinary works, cleaning and waste lots, so the flag alone stays below the threshold. Any corroborating
   signal tips it over, because every other positive weight is at least 0.25 (> 1/6).
 - 0.25 to 0.35: ambiguous signals (innovation vocabulary, CPV 73, AI vocabulary, the R2122-9-1 legal pattern,
-  an R&D direct-award justification). Alone they describe contexts far more often than innovative purchases.
+  an R&D direct-award justification, a model/algorithm/simulation code to develop: texte_rd_livrable). Alone they describe contexts far more often than innovative purchases.
   Two of them reach the threshold, except the pairs cpv_rd + r2122_9_1 (0.475) and texte_ia + r2122_9_1
   (0.475): a small direct award of studies, or of an AI tool, is ordinary.
 - 0: recorded to explain a decision, never to make it.
@@ -20,7 +24,10 @@ Why these weights (law: CCP L2172-3, R2122-9-1; research: reference/indicators.m
 
 from __future__ import annotations
 
-METHOD_VERSION = "regles-v1"
+# Version of the whole decision (rules + text model + combination), published with every figure. The rules
+# alone keep their own version: "rules alone" is one of the baselines the model card reports.
+METHOD_VERSION = "regles-texte-v2"
+RULES_VERSION = "regles-v2"
 
 THRESHOLD = 0.5
 
@@ -61,6 +68,17 @@ SIGNALS: dict[str, tuple[str, float]] = {
         "développement expérimental",
         0.55,
     ),
+    "texte_experimentation": (
+        "L'objet du marché est d'expérimenter ou de tester une solution, une méthode ou un dispositif "
+        "(« a pour objet l'expérimentation et le développement… », « conception et expérimentation… », "
+        "« phase d'expérimentation », « ayant pour objet de tester… »)",
+        0.55,
+    ),
+    "texte_conception": (
+        "L'objet est la conception et la réalisation (ou le développement, la fabrication) d'un outil, "
+        "dispositif, appareil, instrument, banc ou capteur : un artefact fait pour l'acheteur",
+        0.55,
+    ),
     "declare_innovant": (
         "L'acheteur a déclaré le marché innovant (DECP 2024 marcheInnovant = true) ; déclaration non vérifiée, "
         "insuffisante seule",
@@ -75,6 +93,12 @@ SIGNALS: dict[str, tuple[str, float]] = {
     "texte_ia": (
         "L'objet porte sur l'intelligence artificielle (IA, apprentissage automatique, réseaux de neurones) : "
         "domaine souvent innovant, indice faible",
+        0.3,
+    ),
+    "texte_rd_livrable": (
+        "L'objet est le développement d'un modèle, d'un langage, d'un algorithme ou d'un code de calcul, ou un "
+        "outil de simulation ou de prédiction : livrable de R&D probable, insuffisant seul (avec un CPV 73 : "
+        "innovant)",
         0.3,
     ),
     "r2122_9_1": (
@@ -93,9 +117,16 @@ SIGNALS: dict[str, tuple[str, float]] = {
         "l'offre, variantes), thème ou terme fixe (innovation sociale, thérapie innovante, expérimentation animale)",
         0.0,
     ),
+    # Signals of the text model (decision.py). Their weight is learned, not a noisy-OR weight: the
+    # combination's coefficients are in the model file and on the model card.
+    "modele_texte": (
+        "Le modèle de texte (TF-IDF des mots de l'objet et régression logistique, entraîné sur le jeu étiqueté de "
+        "l'observatoire) juge à lui seul l'objet innovant",
+        0.0,
+    ),
     "declare_non_innovant": (
-        "L'acheteur a déclaré le marché non innovant (DECP 2024 marcheInnovant = false) mais les autres signaux "
-        "le classent innovant ; consigné seulement dans ce cas",
+        "L'acheteur a déclaré le marché non innovant (DECP 2024 marcheInnovant = false) mais l'observatoire le "
+        "classe innovant ; consigné seulement dans ce cas",
         0.0,
     ),
 }

@@ -7,6 +7,8 @@ import dagster as dg
 import pandas as pd
 
 from .. import pipeline
+from ..classify import METHOD_VERSION
+from ..classify.decision import model_path
 from ..decp.ingest import Ingested
 from .collect import raw_boamp, raw_decp, raw_ted
 from .metadata import table_metadata
@@ -61,6 +63,8 @@ def normalisation(entrees: Ingested):
 def _classified(frame: pd.DataFrame, table: str) -> dg.Output[pd.DataFrame]:
     metadata = table_metadata(frame, table)
     metadata["innovants"] = dg.MetadataValue.int(int(frame["innovant"].sum()))
+    metadata["methode"] = dg.MetadataValue.text(METHOD_VERSION)
+    metadata["carte_du_modele"] = dg.MetadataValue.path(str(model_path().parent / "carte-modele.md"))
     return dg.Output(frame, metadata=metadata)
 
 

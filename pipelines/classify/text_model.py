@@ -1,0 +1,141 @@
+"""Text model: TF-IDF over the normalised `objet` (word 1-2-grams) and a linear model, stored as plain numbers.
+
+The shipped model is a gzipped JSON file (vocabulary, idf, coefficients, intercept, training facts), not a
+pickle: it loads without executing code, reads the same under any scikit-learn version, diffs in review and
+stays small (a few hundred KB). Scoring rebuilds a fixed-vocabulary vectorizer and takes one sparse dot
+product per distinct text; large inputs are split over the machine's cores, because scikit-learn's analyzer
+is pure Python and holds the GIL.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import keywords
+
+# "r&d" survives as one token; single letters (elided d', l') and digits (lot numbers, years, references)
+# carry no meaning about novelty and would only let the model memorise records.
+TOKEN_PATTERN = r"r ?& ?d|[a-z]{2,}"
+NGRAM_RANGE = (1, 2)
+
+# Below this many distinct texts the process start-up costs more than the second core saves.
+PARALLEL_MIN_TEXTS = 150_000
+
+
+def vectorizer(vocabulary: dict[str, int] | None = None, min_df: int = 1):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        lowercase=False,  # texts are already normalised (keywords.normalise)
+        token_pattern=TOKEN_PATTERN,
+        ngram_range=NGRAM_RANGE,
+        sublinear_tf=True,
+        min_df=min_df,
+        vocabulary=vocabulary,
+        dtype=np.float32,
+    )
+
+
+@dataclass
+class TextModel:
+    vocabulary: dict[str, int]
+    idf: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    facts: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_fitted(cls, fitted_vectorizer, classifier, facts: dict | None = None) -> TextModel:
+        return cls(
+            vocabulary={term: int(i) for term, i in fitted_vectorizer.vocabulary_.items()},
+            idf=np.asarray(fitted_vectorizer.idf_, dtype=np.float64),
+            coef=np.asarray(classifier.coef_[0], dtype=np.float64),
+            intercept=float(classifier.intercept_[0]),
+            facts=dict(facts or {}),
+        )
+
+    def logits(self, texts: pd.Series | list[str]) -> np.ndarray:
+        """Log-odds of "innovant" for each raw text (None/NaN → empty text: the intercept alone)."""
+        raw = pd.Series(texts, dtype=object) if not isinstance(texts, pd.Series) else texts.astype(object)
+        # Texts repeat (lots of one operation, republications): normalise and score each distinct one once.
+        raw_codes, raw_uniques = pd.factorize(raw, sort=False, use_na_sentinel=True)
+        normalised = pd.Series([keywords.normalise(t) for t in raw_uniques] + [""], dtype=object)
+        norm_codes, norm_uniques = pd.factorize(normalised, sort=False)
+        scores = self._score_unique(list(norm_uniques))[norm_codes]
+        return scores[raw_codes]  # code -1 (missing text) picks the appended "" entry
+
+    def _score_unique(self, texts: list[str]) -> np.ndarray:
+        if len(texts) >= PARALLEL_MIN_TEXTS and (os.cpu_count() or 1) > 1:
+            from joblib import Parallel, delayed
+
+            workers = min(os.cpu_count() or 1, 4)
+            chunks = np.array_split(np.arange(len(texts)), workers)
+            parts = Parallel(n_jobs=workers, backend="loky")(
+                delayed(_score_chunk)(self.vocabulary, self.idf, self.coef, self.intercept,
+                                      [texts[i] for i in chunk])
+                for chunk in chunks
+            )
+            return np.concatenate(parts)
+        return _score_chunk(self.vocabulary, self.idf, self.coef, self.intercept, texts)
+
+    def to_dict(self) -> dict:
+        terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
+        return {
+            "format": "achats-innovants/modele-texte",
+            "format_version": 1,
+            "token_pattern": TOKEN_PATTERN,
+            "ngram_range": list(NGRAM_RANGE),
+            "facts": self.facts,
+            "intercept": round(self.intercept, 6),
+            # Terms in index order; idf and coef aligned with them. Six decimals keep scores identical to the
+            # fitted model's within 1e-5 and halve the file.
+            "terms": terms,
+            "idf": [round(float(v), 6) for v in self.idf],
+            "coef": [round(float(v), 6) for v in self.coef],
+        }
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        temporary = path.with_name(f".{path.name}.en-cours")
+        # No name, mtime=0: the same model gives the same bytes, so a retrain without change shows no diff.
+        with open(temporary, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as handle:
+            handle.write(payload.encode("utf-8"))
+        temporary.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> TextModel:
+        try:
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path} : modèle de texte illisible ({exc})") from exc
+        if data.get("format") != "achats-innovants/modele-texte" or data.get("format_version") != 1:
+            raise ValueError(f"{path} : format de modèle inconnu ({data.get('format')}, {data.get('format_version')})")
+        if data["token_pattern"] != TOKEN_PATTERN or tuple(data["ngram_range"]) != NGRAM_RANGE:
+            raise ValueError(f"{path} : modèle entraîné avec une autre tokenisation ; réentraîner (make model)")
+        terms = data["terms"]
+        if not (len(terms) == len(data["idf"]) == len(data["coef"])):
+            raise ValueError(f"{path} : vocabulaire, idf et coefficients de longueurs différentes")
+        return cls(
+            vocabulary={term: i for i, term in enumerate(terms)},
+            idf=np.asarray(data["idf"], dtype=np.float64),
+            coef=np.asarray(data["coef"], dtype=np.float64),
+            intercept=float(data["intercept"]),
+            facts=data.get("facts", {}),
+        )
+
+
+def _score_chunk(vocabulary: dict[str, int], idf: np.ndarray, coef: np.ndarray, intercept: float,
+                 texts: list[str]) -> np.ndarray:
+    vec = vectorizer(vocabulary)
+    vec.idf_ = idf
+    matrix = vec.transform(texts)
+    return np.asarray(matrix @ coef, dtype=np.float64).ravel() + intercept
