@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--card", type=Path, default=None, metavar="DIR",
                           help="écrire aussi la carte du modèle (carte-modele.json et .md) dans DIR")
 
+    sirene = commands.add_parser("sirene", help="télécharger le stock SIRENE des unités légales (catégorie juridique "
+                                                "des acheteurs, taille des titulaires) ; réseau nécessaire")
+    sirene.add_argument("--url", default=None, help="adresse du fichier Parquet (défaut : ACHATS_SIRENE_URL)")
+    sirene.add_argument("--out", type=Path, default=None, help="fichier écrit (défaut : ACHATS_SIRENE_PATH)")
+
     train = commands.add_parser("train", help="réentraîner le modèle de texte livré et écrire sa carte à côté")
     train.add_argument("--real-data", type=Path, default=None, help="comme pour evaluate")
     train.add_argument("--model", type=Path, default=None, metavar="FICHIER.json.gz",
@@ -111,7 +116,15 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "classify": _classify, "evaluate": _evaluate, "train": _train}
+def _sirene(args: argparse.Namespace) -> int:
+    from .sirene.stock import download_stock
+
+    path = download_stock(args.url, args.out)
+    print(f"stock SIRENE : {path} ({path.stat().st_size:,} octets) ; les prochaines exécutions l'utilisent".replace(",", " "))
+    return 0
+
+
+COMMANDS = {"run": _run, "classify": _classify, "evaluate": _evaluate, "train": _train, "sirene": _sirene}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,80 +1,214 @@
-"""Indicators v1: object-based share of innovative purchases, per year and buyer scope, against the 2 % target.
+"""Indicators: how far each scope of buyers is from the innovative-purchasing targets, per year, in long format.
 
-Long format (one row per year × scope × family × measure) with numerator, denominator and coverage, so every
-figure can be recomputed from ``marches``. Amounts are awarded amounts (for framework agreements often the
-estimated maximum), not payments.
+One row per year × scope × family × measure × breakdown, with numerator, denominator and coverage, so that
+every figure can be recomputed from ``marches`` (and ``titulaires`` for the supplier family). Amounts are
+awarded amounts (for framework agreements often the estimated maximum), not payments.
+
+Families (reference/indicators.md §0, §1.2):
+- ``objet_innovant``: the purchase itself is innovative (the observatoire's decision, and the buyer's own
+  ``marcheInnovant`` declaration as ``*_declare`` measures). Target: 2 % of the volume of purchases.
+- ``fournisseur_innovant``: bought from innovative SMEs (Pacte 2012 mesure 32: 2 % by 2020; DAE 2023: 4 % by
+  2027). No open list of innovative SMEs exists; ``part_*`` of this family is therefore published only when one
+  is configured (ACHATS_PME_INNOVANTES), and ``part_*_pme`` (bought from SMEs of any kind, SIRENE
+  ``categorieEntreprise``) is published as its upper bound, with the coverage of the supplier size.
+- ``qualite_donnees``: the data-quality panel (declared flag missing, amounts excluded as outliers).
+
+Amount hygiene (decp-qualite, reference/decp.md §2.1): amounts below 200 € or above 999 999 999 € are outliers;
+they stay in ``marches`` (flag ``montant_aberrant``) and in the counts, and are left out of every money measure,
+counted per year and scope in the quality panel.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from .buyer_scope import METHOD as SCOPE_METHOD
 from .classify import METHOD_VERSION
 
-TARGET_2_PERCENT = 0.02
+TARGET_OBJECT = 0.02
+TARGET_SUPPLIER_2020 = 0.02  # Pacte national pour la croissance (2012), mesure 32
+TARGET_SUPPLIER_2027 = 0.04  # DAE, plan « Je choisis la French Tech » (June 2023): 2.4 % (2021) -> 4 % (2027)
+SUPPLIER_2027_FROM = 2023
 
-# Scope name → which buyer categories it takes (None: every buyer).
+AMOUNT_MIN = 200.0
+AMOUNT_MAX = 999_999_999.0
+
+TOP_BUYERS = 20
+ALL = "ensemble"
+
+# Scope name -> buyer categories it takes (None: every buyer). Nested, as the targets were worded.
 SCOPES: dict[str, tuple[str, ...] | None] = {
     "etat": ("etat",),
+    "etat_operateurs": ("etat", "operateur_etat"),
+    "etat_operateurs_hopitaux": ("etat", "operateur_etat", "hopital"),
     "tous_acheteurs": None,
 }
 
+# Breakdowns of the object family: name -> function of the contracts giving the category of each row.
+BREAKDOWNS = ("acheteur_categorie", "ministere", "departement", "division_cpv", "procedure", "nature")
 
-def _measures(rows: pd.DataFrame) -> list[dict]:
-    has_amount = rows["montant"].notna()
-    declared = rows["marche_innovant_declare"]
-    has_declared = declared.notna()
-    innovative = rows["innovant"].fillna(False).astype(bool)
-    declared_true = declared.fillna(False).astype(bool)
+COLUMNS = ["annee", "perimetre", "famille", "mesure", "valeur", "numerateur", "denominateur", "unite", "cible",
+           "couverture", "nb_marches", "methode", "ventilation", "modalite"]
+
+
+def amount_outlier(montant: pd.Series) -> pd.Series:
+    """True where an amount is present and outside [200 €, 999 999 999 €] (decp-qualite's range)."""
+    amount = pd.to_numeric(montant, errors="coerce")
+    return (amount.notna() & ((amount < AMOUNT_MIN) | (amount > AMOUNT_MAX))).astype(bool)
+
+
+def departement(code: pd.Series, kind: pd.Series) -> pd.Series:
+    """Department of the place of performance, from a department code or a postal code; else missing."""
+    code = code.astype("string").str.strip().str.upper()
+    kind = kind.astype("string").str.lower()
+    out = pd.Series(pd.NA, index=code.index, dtype="string")
+    is_dept = kind.str.contains("partement", na=False) & code.str.fullmatch(r"\d{2,3}|2[AB]", na=False)
+    out[is_dept] = code[is_dept]
+    postal = kind.str.contains("postal", na=False) & code.str.fullmatch(r"\d{5}", na=False)
+    overseas = postal & code.str.startswith("97", na=False)
+    out[postal & ~overseas] = code[postal & ~overseas].str[:2]
+    out[overseas] = code[overseas].str[:3]
+    return out
+
+
+def _prepared(marches: pd.DataFrame) -> pd.DataFrame:
+    frame = marches[marches["annee"].notna()].copy()
+    amount = pd.to_numeric(frame["montant"], errors="coerce")
+    outlier = frame["montant_aberrant"].astype(bool) if "montant_aberrant" in frame else amount_outlier(amount)
+    frame["_montant"] = amount.where(~outlier)  # the amount money measures use
+    frame["_aberrant"] = outlier.to_numpy(dtype=bool)
+    frame["_innovant"] = frame["innovant"].fillna(False).astype(bool)
+    frame["_declare"] = frame["marche_innovant_declare"].astype("boolean")
+    frame["departement"] = departement(frame.get("lieu_execution_code", pd.Series(index=frame.index, dtype="string")),
+                                       frame.get("lieu_execution_type", pd.Series(index=frame.index, dtype="string")))
+    frame["division_cpv"] = frame["code_cpv"].astype("string").str.extract(r"^\s*(\d{2})", expand=False)
+    if "ministere" not in frame:
+        frame["ministere"] = pd.NA
+    return frame
+
+
+def _share(name: str, unit: str, numerator: float, denominator: float, available: int, total: int) -> dict:
+    return {
+        "mesure": name,
+        "unite": unit,
+        "numerateur": round(float(numerator), 2),
+        "denominateur": round(float(denominator), 2),
+        "valeur": round(numerator / denominator, 6) if denominator else None,
+        "couverture": round(available / total, 6) if total else None,
+    }
+
+
+def _object_measures(rows: pd.DataFrame, declared: bool = True) -> list[dict]:
     total = len(rows)
+    money = rows["_montant"].notna()
+    innovative = rows["_innovant"]
+    measures = [
+        _share("part_nombre", "marches", innovative.sum(), total, rows["objet"].notna().sum(), total),
+        _share("part_montant", "euros", rows.loc[innovative & money, "_montant"].sum(), rows.loc[money, "_montant"].sum(),
+               money.sum(), total),
+    ]
+    if declared:
+        has = rows["_declare"].notna().to_numpy(dtype=bool)
+        yes = rows["_declare"].fillna(False).to_numpy(dtype=bool)
+        measures += [
+            _share("part_nombre_declare", "marches", yes.sum(), has.sum(), has.sum(), total),
+            _share("part_montant_declare", "euros", rows.loc[yes & money, "_montant"].sum(),
+                   rows.loc[has & money, "_montant"].sum(), (has & money).sum(), total),
+        ]
+    return measures
 
-    def share(name, unit, numerator, denominator, available):
-        return {
-            "mesure": name,
-            "unite": unit,
-            "numerateur": round(float(numerator), 2),
-            "denominateur": round(float(denominator), 2),
-            "valeur": round(numerator / denominator, 6) if denominator else None,
-            "couverture": round(available / total, 6) if total else None,
-        }
 
+def _supplier_measures(rows: pd.DataFrame, suppliers: pd.DataFrame | None, innovative_smes: set[str] | None) -> list[dict]:
+    """Shares bought from SMEs (upper bound) and, when a list is configured, from innovative SMEs.
+
+    A contract counts for an SME when at least one of its suppliers is one; its amount is split evenly between
+    co-contractors (DECP gives no split), so the SME part of a joint award is its share of suppliers."""
+    total = len(rows)
+    if suppliers is None or suppliers.empty or "categorie_entreprise" not in suppliers:
+        return []
+    links = suppliers[suppliers["uid"].isin(rows["uid"])]
+    known = links.groupby("uid")["categorie_entreprise"].apply(lambda s: s.notna().all())
+    sme_share = links.assign(pme=links["categorie_entreprise"].eq("PME")).groupby("uid")["pme"].mean()
+    money = rows.set_index("uid")["_montant"]
+    known_uids = known[known].index
+    covered_amount = money.reindex(known_uids).notna().sum()
+    sme_amount = (money.reindex(sme_share.index) * sme_share).sum()
+    denominator = money.reindex(known_uids).sum()
+    measures = [
+        _share("part_nombre_pme", "marches", (sme_share.reindex(known_uids) > 0).sum(), len(known_uids),
+               len(known_uids), total),
+        _share("part_montant_pme", "euros", sme_amount if denominator else 0.0, denominator, covered_amount, total),
+    ]
+    if innovative_smes is not None:
+        ids = links["titulaire_id"].astype("string").str.replace(r"\s", "", regex=True).str[:9]
+        flagged = links.assign(inn=ids.isin(innovative_smes).to_numpy(dtype=bool)).groupby("uid")["inn"].mean()
+        measures += [
+            _share("part_nombre", "marches", (flagged > 0).sum(), len(rows), len(flagged), total),
+            _share("part_montant", "euros", (money.reindex(flagged.index) * flagged).sum(), money.sum(),
+                   money.reindex(flagged.index).notna().sum(), total),
+        ]
+    return measures
+
+
+def _quality_measures(rows: pd.DataFrame) -> list[dict]:
+    total = len(rows)
+    format_2024 = rows["format_source"].astype("string").str.startswith("decp-2024", na=False) \
+        if "format_source" in rows else pd.Series(False, index=rows.index)
+    missing = format_2024 & rows["_declare"].isna()
     return [
-        share("part_nombre", "marches", innovative.sum(), total, rows["objet"].notna().sum()),
-        share("part_montant", "euros", rows.loc[innovative & has_amount, "montant"].sum(),
-              rows.loc[has_amount, "montant"].sum(), has_amount.sum()),
-        share("part_nombre_declare", "marches", declared_true.sum(), has_declared.sum(), has_declared.sum()),
-        share("part_montant_declare", "euros", rows.loc[declared_true & has_amount, "montant"].sum(),
-              rows.loc[has_declared & has_amount, "montant"].sum(), (has_declared & has_amount).sum()),
+        _share("part_declare_manquant", "marches", missing.sum(), format_2024.sum(), format_2024.sum(), total),
+        _share("montants_aberrants_exclus", "marches", rows["_aberrant"].sum(), total, total, total),
     ]
 
 
-def method_label() -> str:
-    return (
-        f"classification {METHOD_VERSION}; {SCOPE_METHOD}; montants attribues (maximums des accords-cadres), "
-        "pas des paiements; *_declare = champ marcheInnovant auto-declare (DECP 2024)"
-    )
+def method_label(scope_methods: pd.Series | None = None) -> str:
+    parts = [f"classification {METHOD_VERSION}", "montants attribues (maximums des accords-cadres), pas des paiements",
+             f"montants hors [{AMOUNT_MIN:.0f}; {AMOUNT_MAX:.0f}] euros exclus des mesures en euros"]
+    if scope_methods is not None and len(scope_methods):
+        counts = scope_methods.fillna("inconnu").value_counts()
+        parts.append("perimetre: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return "; ".join(parts)
 
 
-def compute_indicators(marches: pd.DataFrame) -> pd.DataFrame:
-    """Rows for each year present in ``marches`` (contracts without a notification date are not attributed)."""
-    dated = marches[marches["annee"].notna()]
-    records = []
-    method = method_label()
+def compute_indicators(marches: pd.DataFrame, titulaires: pd.DataFrame | None = None,
+                       innovative_smes: set[str] | None = None) -> pd.DataFrame:
+    """Every indicator row for the years present in ``marches`` (contracts without a year are not attributed)."""
+    frame = _prepared(marches)
+    records: list[dict] = []
     for scope, categories in SCOPES.items():
-        in_scope = dated if categories is None else dated[dated["acheteur_categorie"].isin(categories)]
+        in_scope = frame if categories is None else frame[frame["acheteur_categorie"].isin(categories)]
         for year, rows in in_scope.groupby("annee", sort=True):
-            for measure in _measures(rows):
-                records.append({
-                    "annee": int(year),
-                    "perimetre": scope,
-                    "famille": "objet_innovant",
-                    **measure,
-                    "cible": TARGET_2_PERCENT,
-                    "nb_marches": len(rows),
-                    "methode": method,
-                })
-    frame = pd.DataFrame.from_records(records)
-    if frame.empty:
-        return frame
-    return frame.sort_values(["annee", "perimetre", "famille", "mesure"], kind="stable").reset_index(drop=True)
+            method = method_label(rows.get("acheteur_categorie_source"))
+            base = {"annee": int(year), "perimetre": scope, "ventilation": ALL, "modalite": ALL,
+                    "nb_marches": len(rows), "methode": method}
+            for m in _object_measures(rows):
+                records.append({**base, "famille": "objet_innovant", "cible": TARGET_OBJECT, **m})
+            supplier_target = TARGET_SUPPLIER_2027 if int(year) >= SUPPLIER_2027_FROM else TARGET_SUPPLIER_2020
+            for m in _supplier_measures(rows, titulaires, innovative_smes):
+                records.append({**base, "famille": "fournisseur_innovant", "cible": supplier_target, **m})
+            for m in _quality_measures(rows):
+                records.append({**base, "famille": "qualite_donnees", "cible": None, **m})
+            records += _breakdowns(rows, base)
+    out = pd.DataFrame.from_records(records, columns=COLUMNS)
+    if out.empty:
+        return out
+    order = ["annee", "perimetre", "famille", "ventilation", "modalite", "mesure"]
+    return out.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def _breakdowns(rows: pd.DataFrame, base: dict) -> list[dict]:
+    records = []
+    for dimension in BREAKDOWNS:
+        values = rows[dimension].astype("string")
+        for value, part in rows.groupby(values.fillna("non renseigne"), sort=True):
+            for m in _object_measures(part, declared=False):
+                records.append({**base, "ventilation": dimension, "modalite": str(value), "nb_marches": len(part),
+                                "famille": "objet_innovant", "cible": TARGET_OBJECT, **m})
+    # Top buyers by innovative amount (only buyers with some innovative amount are ranked).
+    money = rows["_montant"].notna()
+    innovative_amount = rows[rows["_innovant"] & money].groupby("acheteur_id")["_montant"].sum()
+    for buyer in innovative_amount.sort_values(ascending=False, kind="stable").head(TOP_BUYERS).index:
+        part = rows[rows["acheteur_id"] == buyer]
+        for m in _object_measures(part, declared=False):
+            records.append({**base, "ventilation": "acheteur", "modalite": str(buyer), "nb_marches": len(part),
+                            "famille": "objet_innovant", "cible": TARGET_OBJECT, **m})
+    return records

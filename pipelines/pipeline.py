@@ -16,7 +16,9 @@ from . import settings
 from .classify import classify
 from .decp.consolidate import consolidate
 from .decp.ingest import Ingested, ingest_files
+from .enrichment import enrich_marches, enrich_titulaires
 from .indicators import compute_indicators
+from .official_figures import compare as compare_official
 from .notices.dedup import deduplicate
 from .publish import PublicationError, PublishedFile, publish
 from .raw_inputs import raw_files
@@ -61,8 +63,8 @@ def normalize(ingested: Ingested) -> Normalized:
                                                       "concession")
     notices, merged = deduplicate(ingested.avis)
     return Normalized(
-        marches=marches_table(marches),
-        titulaires=titulaires_table(marches),
+        marches=conform(enrich_marches(marches_table(marches)), "marches"),
+        titulaires=conform(enrich_titulaires(titulaires_table(marches)), "titulaires"),
         concessions=concessions_table(concessions),
         avis=avis_table(notices, merged),
         rejets=rejets_table(ingested.rejets + marches_collisions + concessions_collisions),
@@ -87,8 +89,13 @@ def classify_avis(avis: pd.DataFrame) -> pd.DataFrame:
     return _with_decision(avis, "avis")
 
 
-def indicators(marches: pd.DataFrame) -> pd.DataFrame:
-    return conform(compute_indicators(marches), "indicateurs")
+def indicators(marches: pd.DataFrame, titulaires: pd.DataFrame | None = None) -> pd.DataFrame:
+    return conform(compute_indicators(marches, titulaires, settings.innovative_smes()), "indicateurs")
+
+
+def references(indicateurs: pd.DataFrame, marches: pd.DataFrame) -> pd.DataFrame:
+    """Official figures beside ours (data/references.csv)."""
+    return conform(compare_official(indicateurs, marches), "references")
 
 
 def quality_failures(marches: pd.DataFrame) -> list[str]:
@@ -107,10 +114,10 @@ def input_manifest(fichiers: list[dict]) -> list[dict]:
     ]
 
 
-def publish_tables(marches, titulaires, concessions, avis, indicateurs, rejets, fichiers, out_dir: Path,
-                   created: dt.datetime | None = None) -> list[PublishedFile]:
+def publish_tables(marches, titulaires, concessions, avis, indicateurs, references_table, rejets, fichiers,
+                   out_dir: Path, created: dt.datetime | None = None) -> list[PublishedFile]:
     tables = {"marches": marches, "titulaires": titulaires, "concessions": concessions, "avis": avis,
-              "indicateurs": indicateurs, "rejets": rejets}
+              "indicateurs": indicateurs, "references": references_table, "rejets": rejets}
     return publish(tables, out_dir, input_manifest(fichiers), created)
 
 
@@ -136,8 +143,9 @@ def run_from_files(paths: Iterable[str | Path], out_dir: Path, max_bytes: int | 
     if failures:
         raise PublicationError("règles métier non respectées (Great Expectations) : " + " ; ".join(failures[:5]))
     avis = classify_avis(normalized.avis)
-    files = publish_tables(marches, normalized.titulaires, normalized.concessions, avis, indicators(marches),
-                           normalized.rejets, normalized.fichiers, out_dir)
+    indicateurs = indicators(marches, normalized.titulaires)
+    files = publish_tables(marches, normalized.titulaires, normalized.concessions, avis, indicateurs,
+                           references(indicateurs, marches), normalized.rejets, normalized.fichiers, out_dir)
     return RunSummary(files, len(marches), int(marches["innovant"].sum()), len(avis), int(avis["innovant"].sum()),
                       len(normalized.rejets), len(normalized.fichiers))
 

@@ -26,6 +26,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "concessions": ("csv", "parquet"),
     "avis": ("csv", "parquet"),
     "indicateurs": ("csv",),
+    "references": ("csv",),
     "rejets": ("csv",),
 }
 MEDIATYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
@@ -49,7 +50,8 @@ TITLES = {
     "titulaires": "Titulaires des marchés (une ligne par marché et titulaire)",
     "concessions": "Contrats de concession (DECP), hors mesure des 2 % d'achats innovants",
     "avis": "Avis de marché (BOAMP, TED), une ligne par avis, avec la décision « innovant »",
-    "indicateurs": "Indicateurs : part d'achats innovants par année et périmètre, face à la cible de 2 %",
+    "indicateurs": "Indicateurs : part d'achats innovants par année, périmètre et ventilation, face aux cibles",
+    "references": "Chiffres officiels publiés et chiffres de l'observatoire sur le périmètre le plus proche",
     "rejets": "Enregistrements et fichiers non utilisés, avec le motif",
 }
 

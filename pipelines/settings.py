@@ -9,7 +9,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"
 
 
-def _int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -21,7 +21,7 @@ def _int(name: str, default: int) -> int:
 
 def max_file_bytes() -> int:
     """Largest input file read; national yearly DECP files are a few hundred MB."""
-    return _int("ACHATS_MAX_FILE_BYTES", 4 * 1024**3)
+    return env_int("ACHATS_MAX_FILE_BYTES", 4 * 1024**3)
 
 
 def out_dir() -> Path:
@@ -35,7 +35,7 @@ def raw_dir() -> Path:
 
 def crawl_timeout_s() -> float:
     """A crawl still running after this is stopped (its partial partitions stay resumable)."""
-    return float(_int("ACHATS_CRAWL_TIMEOUT_S", 6 * 3600))
+    return float(env_int("ACHATS_CRAWL_TIMEOUT_S", 6 * 3600))
 
 
 def crawl_settings() -> dict[str, str]:
@@ -62,3 +62,23 @@ def sample_files() -> list[Path]:
 def real_data_dir() -> Path:
     """The team's real samples (labelled-set evaluation, training, tests); read in place, never copied."""
     return Path(os.environ.get("ACHATS_REAL_DATA") or REPO_ROOT.parent / "shared" / "data" / "real")
+
+
+def innovative_smes() -> set[str] | None:
+    """SIRENs of innovative SMEs (JEI, French Tech lists…) from ACHATS_PME_INNOVANTES: a file with one SIREN or
+    SIRET per line (or a CSV whose first column holds them). None when unset: the supplier-based family then
+    publishes only its upper bound (all SMEs). No such list is open today."""
+    raw = os.environ.get("ACHATS_PME_INNOVANTES", "").strip()
+    if not raw:
+        return None
+    path = Path(raw)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except OSError as exc:
+        raise ValueError(f"ACHATS_PME_INNOVANTES={raw} : fichier illisible ({exc.strerror or exc})") from exc
+    sirens = set()
+    for line in lines:
+        first = line.split(",")[0].split(";")[0].strip().replace(" ", "")
+        if first[:9].isdigit() and len(first) in (9, 14):
+            sirens.add(first[:9])
+    return sirens

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 
 from . import schemas
-from .buyer_scope import buyer_category
 from .decp.ingest import SOURCE
 
 _PANDAS_TYPES = {
@@ -43,7 +42,6 @@ def marches_table(rows: list[dict]) -> pd.DataFrame:
     frame["anomalies"] = _joined_anomalies(rows)
     frame["titulaires_ids"] = ["|".join(p[0] for p in r["_titulaires"] if p[0]) or None for r in rows]
     frame["nb_titulaires"] = [len(r["_titulaires"]) for r in rows]
-    frame["acheteur_categorie"] = buyer_category(frame["acheteur_id"])
     frame["annee"] = pd.to_datetime(frame["date_notification"]).dt.year.astype("Int64")
     frame["source"] = SOURCE
     return conform(frame.sort_values("uid", kind="stable"), "marches")

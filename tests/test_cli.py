@@ -77,3 +77,24 @@ def test_live_run_refuses_unknown_sources_and_bad_dates(tmp_path):
     result = _cli("run", "--out", tmp_path / "pub", "--since", "2025-13-01")
     assert result.returncode == 1 and "--since" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "pub").exists()
+
+
+def test_sirene_downloads_the_stock_from_a_local_stand_in(httpserver, tmp_path):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"siren": ["110000270"], "categorieJuridiqueUniteLegale": ["7120"],
+                             "denominationUniteLegale": ["CONSEIL D'ETAT"], "categorieEntreprise": [None]}), buffer)
+    httpserver.expect_request("/stock.parquet").respond_with_data(buffer.getvalue(),
+                                                                  content_type="application/octet-stream")
+    httpserver.expect_request("/broken.parquet").respond_with_data("boom", status=500)
+    target = tmp_path / "sirene" / "StockUniteLegale.parquet"
+    ok = _cli("sirene", "--url", httpserver.url_for("/stock.parquet"), "--out", target)
+    assert ok.returncode == 0, ok.stderr
+    assert pq.read_table(target).column("siren").to_pylist() == ["110000270"]
+    failed = _cli("sirene", "--url", httpserver.url_for("/broken.parquet"), "--out", target)
+    assert failed.returncode == 1 and "broken.parquet" in failed.stderr and "Traceback" not in failed.stderr
+    assert pq.read_table(target).num_rows == 1  # the previous stock is kept

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines import buyer_scope
+from pipelines.sirene.categories import BUYER_CATEGORIES
 from pipelines.decp import vocabulary
 
 from pipelines.quality import ExpectationReport, validate_marches
@@ -221,7 +221,7 @@ def test_vocabularies_match_the_published_schema():
     assert list(vocabulary.PROCEDURES) == by_name["procedure"]["constraints"]["enum"]
     assert list(vocabulary.NATURES) == by_name["nature"]["constraints"]["enum"]
     assert list(vocabulary.PRICE_FORMS) == by_name["forme_prix"]["constraints"]["enum"]
-    assert list(buyer_scope.CATEGORIES) == by_name["acheteur_categorie"]["constraints"]["enum"]
+    assert list(BUYER_CATEGORIES) == by_name["acheteur_categorie"]["constraints"]["enum"]
     for _, kwargs in gx_suite._rules(TODAY):
         assert kwargs["column"] in by_name, kwargs["column"]
 

@@ -19,12 +19,14 @@ from pipelines.writers import sha256, write_csv
 def sample_tables():
     normalized = pipeline.normalize(pipeline.ingest([SAMPLE_DIR]))
     marches = pipeline.classify_marches(normalized.marches)
+    indicateurs = pipeline.indicators(marches, normalized.titulaires)
     return {
         "marches": marches,
         "titulaires": normalized.titulaires,
         "concessions": normalized.concessions,
         "avis": pipeline.classify_avis(normalized.avis),
-        "indicateurs": pipeline.indicators(marches),
+        "indicateurs": indicateurs,
+        "references": pipeline.references(indicateurs, marches),
         "rejets": normalized.rejets,
     }
 
@@ -40,7 +42,7 @@ def test_publication_is_a_valid_data_package(sample_tables, tmp_path):
     package = json.loads((out / "datapackage.json").read_text(encoding="utf-8"))
     assert package["licenses"][0]["name"] == "etalab-2.0"
     names = [r["name"] for r in package["resources"]]
-    assert names == ["marches", "titulaires", "concessions", "avis", "indicateurs", "rejets"]
+    assert names == ["marches", "titulaires", "concessions", "avis", "indicateurs", "references", "rejets"]
     for resource in package["resources"]:
         assert resource["hash"] == "sha256:" + sha256(out / resource["path"])
         for other in resource["autres_formats"]:

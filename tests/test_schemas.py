@@ -28,10 +28,11 @@ CONTRACT = {
         "lieu_execution_type", "forme_prix", "types_prix", "ccag", "offres_recues", "id_accord_cadre",
         "marche_innovant_declare",
         "innovant", "innovation_score", "innovation_signaux", "source", "format_source", "source_fichier",
-        "nb_versions_fusionnees", "anomalies",
+        "nb_versions_fusionnees", "anomalies", "acheteur_categorie_source", "ministere", "montant_aberrant",
     ],
     "avis": ["id_avis", "source", "type_avis", "date_publication", "acheteur_nom", "acheteur_id", "acheteur_pays", "objet", "code_cpv", "procedure", "nature_marche", "date_limite_reponse", "montant", "montant_nature", "nb_lots", "id_procedure", "reference_ted", "famille", "avis_lies", "innovant", "innovation_score", "innovation_signaux", "url", "format_source", "source_fichier", "anomalies"],
-    "titulaires": ["uid", "rang", "titulaire_id", "titulaire_type_identifiant", "titulaire_nom"],
+    "titulaires": ["uid", "rang", "titulaire_id", "titulaire_type_identifiant", "titulaire_nom", "categorie_entreprise",
+                   "categorie_entreprise_source"],
     "concessions": [
         "uid", "id", "autorite_concedante_id", "autorite_concedante_nom", "nature", "objet", "procedure",
         "valeur_globale", "montant_subvention_publique", "date_signature", "date_debut_execution",
@@ -40,7 +41,12 @@ CONTRACT = {
     ],
     "indicateurs": [
         "annee", "perimetre", "famille", "mesure", "valeur", "numerateur", "denominateur", "unite", "cible",
-        "couverture", "nb_marches", "methode",
+        "couverture", "nb_marches", "methode", "ventilation", "modalite",
+    ],
+    "references": [
+        "id", "annee", "periode", "famille", "perimetre_officiel", "definition", "valeur_officielle", "unite",
+        "source", "url", "fiabilite", "perimetre_observatoire", "mesure_observatoire", "annee_observatoire",
+        "valeur_observatoire", "ecart", "explication",
     ],
     "rejets": ["source", "fichier", "position", "identifiant", "motif", "detail", "format_source"],
 }
@@ -49,7 +55,8 @@ PRIMARY_KEYS = {
     "marches": ["uid"],
     "titulaires": ["uid", "rang"],
     "concessions": ["uid"],
-    "indicateurs": ["annee", "perimetre", "famille", "mesure"],
+    "indicateurs": ["annee", "perimetre", "famille", "mesure", "ventilation", "modalite"],
+    "references": ["id"],
     "rejets": [],
 }
 PROCEDURES_2024 = [
@@ -87,7 +94,7 @@ def write_csv(path: Path, table: str, rows: list[dict[str, str]], header: list[s
 
 
 def test_one_schema_file_per_published_table():
-    assert TABLES == ("marches", "avis", "titulaires", "concessions", "indicateurs", "rejets")
+    assert TABLES == ("marches", "avis", "titulaires", "concessions", "indicateurs", "references", "rejets")
     if "ACHATS_SCHEMAS_DIR" not in os.environ:
         assert schemas.SCHEMAS_DIR == (REPO_ROOT / "schemas").resolve()
     assert set(TABLES) <= {p.stem for p in schemas.SCHEMAS_DIR.glob("*.json")}
@@ -154,8 +161,9 @@ def test_vocabularies_of_the_contract():
     by_name = {f["name"]: f for f in fields("marches")}
     assert by_name["procedure"]["constraints"]["enum"] == PROCEDURES_2024
     assert by_name["nature"]["constraints"]["enum"] == ["Marché", "Marché de partenariat", "Marché de défense ou de sécurité"]
-    assert by_name["acheteur_categorie"]["constraints"]["enum"] == ["etat", "collectivite", "autre"]
-    assert "provisoire" in by_name["acheteur_categorie"]["description"]
+    assert by_name["acheteur_categorie"]["constraints"]["enum"] == ["etat", "operateur_etat", "hopital", "collectivite",
+                                                                    "autre"]
+    assert "acheteur_categorie_source" in by_name["acheteur_categorie"]["description"]  # the method is flagged
     assert "pattern" not in by_name["acheteur_id"]["constraints"]  # malformed SIRET are flagged, not rejected
     assert by_name["innovant"]["constraints"]["required"] is True
     assert by_name["marche_innovant_declare"]["constraints"]["required"] is False

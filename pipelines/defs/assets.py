@@ -81,10 +81,17 @@ def avis(avis_normalises: pd.DataFrame) -> dg.Output[pd.DataFrame]:
 
 
 @dg.asset(group_name=GROUP, kinds={"pandas"})
-def indicateurs(marches: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    """Share of innovative purchases per year and scope against the 2 % target (published table)."""
-    table = pipeline.indicators(marches)
+def indicateurs(marches: pd.DataFrame, titulaires: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Shares of innovative purchases per year, scope and breakdown against the targets (published table)."""
+    table = pipeline.indicators(marches, titulaires)
     return dg.Output(table, metadata=table_metadata(table, "indicateurs"))
+
+
+@dg.asset(group_name=GROUP, kinds={"pandas"})
+def references(indicateurs: pd.DataFrame, marches: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Official figures beside ours on the closest comparable scope, with the difference and why (published)."""
+    table = pipeline.references(indicateurs, marches)
+    return dg.Output(table, metadata=table_metadata(table, "references"))
 
 
 @dg.asset(group_name=GROUP, kinds={"csv", "parquet"})
@@ -96,12 +103,13 @@ def publication(
     concessions: pd.DataFrame,
     avis: pd.DataFrame,
     indicateurs: pd.DataFrame,
+    references: pd.DataFrame,
     rejets: pd.DataFrame,
 ) -> dg.MaterializeResult:
     """The published folder (datapackage.json + data/), validated whole, then swapped in."""
     out_dir = Path(publication_target.out_dir)
-    files = pipeline.publish_tables(marches, titulaires, concessions, avis, indicateurs, rejets, entrees.fichiers,
-                                    out_dir)
+    files = pipeline.publish_tables(marches, titulaires, concessions, avis, indicateurs, references, rejets,
+                                    entrees.fichiers, out_dir)
     listing = pd.DataFrame([{"fichier": f.path, "lignes": f.rows, "octets": f.bytes, "sha256": f.sha256[:16]}
                             for f in files])
     return dg.MaterializeResult(metadata={
