@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import schemas
+from . import release, schemas, settings
 from .writers import sha256, write_csv, write_parquet
 
 # Tables and their formats; CSV first (the reference format, what the Table Schema describes).
@@ -183,7 +183,15 @@ def recover(out_dir: Path) -> None:
             os.rename(previous[-1], out_dir)
     if out_dir.parent.is_dir():
         for stale in _siblings(out_dir, "en-cours") + _siblings(out_dir, "ancienne"):
+            _carry_archive(stale, out_dir)
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def _carry_archive(previous: Path, out_dir: Path) -> None:
+    """Dated snapshots outlive every publication: move them from the folder being replaced into the new one."""
+    archive = previous / ARCHIVE
+    if archive.is_dir() and out_dir.is_dir() and not (out_dir / ARCHIVE).exists():
+        os.rename(archive, out_dir / ARCHIVE)
 
 
 def _swap(staging: Path, out_dir: Path) -> None:
@@ -201,6 +209,7 @@ def _swap(staging: Path, out_dir: Path) -> None:
         if previous.exists() and not out_dir.exists():
             os.rename(previous, out_dir)
         raise
+    _carry_archive(previous, out_dir)
     shutil.rmtree(previous, ignore_errors=True)
 
 
@@ -222,14 +231,103 @@ def publish(tables: dict[str, pd.DataFrame], out_dir: Path, inputs: list[dict],
         raise PublicationError(f"{out_dir} : impossible d'écrire la publication ({exc.strerror or exc})") from exc
     try:
         files = _write_tables(tables, staging)
+        extras = _write_extra_formats(tables, staging, created)
         package = _datapackage(files, inputs, created)
         package["methode"] = _model_card(staging)
+        package["autres_fichiers"] = [{"path": f.path, "format": f.format, "hash": f"sha256:{f.sha256}",
+                                       "bytes": f.bytes} for f in extras]
         (staging / "datapackage.json").write_text(json.dumps(package, ensure_ascii=False, indent=2) + "\n",
                                                   encoding="utf-8")
         _validate(staging)
+        _write_report_and_catalog(tables, staging, files + extras, package, created)
+        release.write_sha256sums(staging)
         _swap(staging, out_dir)
     except OSError as exc:
         raise PublicationError(f"{out_dir} : écriture impossible ({exc.strerror or exc})") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return files
+    _archive(out_dir, created)
+    _upload(out_dir, files + extras)
+    return files + extras
+
+
+def _upload(out_dir: Path, files: list[PublishedFile]) -> None:
+    """Replace the files of the dataset's existing resources on data.gouv.fr (stable URLs), when configured."""
+    targets = {f.path: out_dir / f.path for f in files}
+    targets["index.html"] = out_dir / "index.html"
+    try:
+        release.upload_if_configured(targets)
+    except (OSError, release.DataGouvError) as exc:
+        raise PublicationError(f"{out_dir} : publication en place, mais envoi vers data.gouv.fr impossible ({exc})") \
+            from exc
+
+
+ARCHIVE = "archive"
+XLSX = "data/achats-innovants.xlsx"
+INDICATORS_JSON = "data/indicateurs.json"
+# Sheets of the workbook: what journalists open; the supplier links, concessions and rejects stay in CSV/Parquet.
+XLSX_TABLES = ("indicateurs", "references", "marches", "avis")
+# openpyxl writes ~130,000 cells/s: a national table (1.5 M contracts) would take minutes and weigh hundreds of MB.
+XLSX_MAX_ROWS = 100_000
+
+
+def _write_extra_formats(tables: dict[str, pd.DataFrame], staging: Path, created: dt.datetime) -> list[PublishedFile]:
+    readme = [
+        ("Contenu", "Observatoire des achats innovants : indicateurs, chiffres officiels, marchés et avis."),
+        ("Licence", LICENCE["title"] + " — " + LICENCE["path"]),
+        ("Date de publication", created.date().isoformat()),
+        ("Formats complets", "Les fichiers CSV et Parquet du dossier data/ contiennent toutes les tables, "
+                             "y compris titulaires, concessions et rejets."),
+        ("Montants", "Montants attribués (souvent des maximums d'accords-cadres), pas des paiements."),
+    ]
+    sheets = {name: tables[name] for name in XLSX_TABLES if len(tables[name]) <= XLSX_MAX_ROWS}
+    for name in XLSX_TABLES:
+        if name not in sheets:
+            readme.append((f"Feuille {name} absente", f"{len(tables[name])} lignes : trop pour un tableur (écriture "
+                                                      "lente, fichier lourd) ; utilisez le CSV ou le Parquet."))
+    release.write_xlsx(sheets, staging / XLSX, readme, created=created)
+    release.write_indicators_json(tables["indicateurs"], staging / INDICATORS_JSON,
+                                  {"titre": TITLES["indicateurs"], "licence": LICENCE["path"],
+                                   "date_publication": created.isoformat(timespec="seconds")})
+    out = []
+    for path, fmt, table, rows in ((XLSX, "xlsx", "classeur", None),
+                                   (INDICATORS_JSON, "json", "indicateurs", len(tables["indicateurs"]))):
+        target = staging / path
+        out.append(PublishedFile(table, path, fmt, rows if rows is not None else sum(len(f) for f in sheets.values()),
+                                 target.stat().st_size, sha256(target)))
+    return out
+
+
+def _write_report_and_catalog(tables: dict[str, pd.DataFrame], staging: Path, files: list[PublishedFile],
+                              package: dict, created: dt.datetime) -> None:
+    from .report import build_report
+
+    card_path = staging / "methode" / "carte-modele.json"
+    card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else None
+    downloads = [{"path": f.path, "format": f.format, "table": f.table, "rows": f.rows, "bytes": f.bytes,
+                  "sha256": f.sha256, "schema": f"schemas/{f.table}.json" if f.table in FORMATS else None,
+                  "licence": LICENCE["title"]} for f in files]
+    build_report(staging, tables, downloads, card, created)
+    extra = [release.distribution(staging, path, title) for path, title in (
+        (XLSX, "Classeur pour tableur (indicateurs, chiffres officiels, marchés, avis)"),
+        (INDICATORS_JSON, "Indicateurs (JSON)"),
+        ("index.html", "Rapport : où en sont les achats innovants de l'État"),
+    )]
+    years = sorted({int(y) for y in tables["indicateurs"]["annee"].dropna()}) if len(tables["indicateurs"]) else None
+    release.write_dcat(staging, package, settings.public_url(), extra, years=years)
+
+
+def _archive(out_dir: Path, created: dt.datetime) -> None:
+    """Dated, immutable snapshot of the new publication, its release manifest and the human changelog.
+
+    Done after the swap: the publication itself is already served; a failure here is reported without undoing
+    it, and the next run snapshots again."""
+    archive_root = out_dir / ARCHIVE
+    try:
+        previous = release.latest_snapshot(archive_root) if archive_root.is_dir() else None
+        listed = [relative for _, relative in release.read_sha256sums(out_dir)] + ["SHA256SUMS"]
+        snapshot = release.archive_snapshot(out_dir, archive_root, created.date(), listed, previous=previous)
+        entry = release.release_manifest(out_dir, previous, None, snapshot.name, created)
+        release.write_changelog(archive_root, entry)
+    except (OSError, ValueError) as exc:
+        raise PublicationError(f"{out_dir} : publication en place, mais archive datée impossible ({exc})") from exc

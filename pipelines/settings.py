@@ -82,3 +82,9 @@ def innovative_smes() -> set[str] | None:
         if first[:9].isdigit() and len(first) in (9, 14):
             sirens.add(first[:9])
     return sirens
+
+
+def public_url() -> str | None:
+    """Base URL where the publication is served (ACHATS_PUBLIC_URL), for absolute links in the DCAT catalogue;
+    None: links stay relative to the catalogue."""
+    return os.environ.get("ACHATS_PUBLIC_URL", "").strip() or None

@@ -44,3 +44,7 @@ def test_materialize_whole_pipeline(tmp_path):
     assert [c.name for c in metadata["dagster/column_schema"].schema.columns][:3] == ["uid", "id", "acheteur_id"]
     assert validate(out / "datapackage.json").valid
     assert len(pd.read_csv(out / "data/marches.csv")) == len(marches)
+    publication = next(m for m in result.get_asset_materialization_events()
+                       if m.asset_key == dg.AssetKey("publication")).materialization.metadata
+    assert publication["rapport"].value == str((out / "index.html").resolve()) and (out / "index.html").is_file()
+    assert "part_montant" in publication["apercu_indicateurs"].value

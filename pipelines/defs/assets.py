@@ -112,8 +112,15 @@ def publication(
                                     entrees.fichiers, out_dir)
     listing = pd.DataFrame([{"fichier": f.path, "lignes": f.rows, "octets": f.bytes, "sha256": f.sha256[:16]}
                             for f in files])
+    headline = indicateurs[(indicateurs["ventilation"] == "ensemble") & (indicateurs["famille"] == "objet_innovant")
+                           & indicateurs["mesure"].isin(["part_montant", "part_nombre"])]
+    preview = headline[["annee", "perimetre", "mesure", "valeur", "numerateur", "denominateur", "couverture"]]
     return dg.MaterializeResult(metadata={
         "dossier": dg.MetadataValue.path(str(out_dir.resolve())),
+        "rapport": dg.MetadataValue.path(str(out_dir.resolve() / "index.html")),
         "datapackage": dg.MetadataValue.path(str(out_dir.resolve() / "datapackage.json")),
+        "catalogue_dcat": dg.MetadataValue.path(str(out_dir.resolve() / "catalog.jsonld")),
+        "journal_des_publications": dg.MetadataValue.path(str(out_dir.resolve() / "archive" / "CHANGELOG.md")),
+        "apercu_indicateurs": dg.MetadataValue.md(preview.to_markdown(index=False)),
         "fichiers": dg.MetadataValue.md(listing.to_markdown(index=False)),
     })

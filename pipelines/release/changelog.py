@@ -1,0 +1,287 @@
+"""What changed between two publications: per-table row differences, ``releases.json`` and ``CHANGELOG.md``.
+
+Rows are compared as text, as published (CSV read with ``dtype=str`` and no NA conversion), so "modifiée" means
+"a published value changed", whatever its type. Each row is reduced to a 64-bit hash while the CSV is read by
+chunks: a million-row table is compared without holding two copies of it in memory.
+
+``releases.json`` (the machine-readable history, newest last) is the source of truth; ``CHANGELOG.md`` (newest
+first) is regenerated from it each time, so the two never disagree. Both are written atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ._files import atomic_write_text, inside, sha256_file
+from .archive import RELEASES_NAME
+from .sums import SUMS_NAME, read_sha256sums
+
+CHANGELOG_NAME = "CHANGELOG.md"
+CHUNK_ROWS = 200_000
+_HASH = "__empreinte_ligne__"
+
+
+def _read_hashed(path: Path, primary_key: list[str], columns: list[str]) -> pd.DataFrame:
+    """Primary-key columns plus one hash of ``columns`` per row, read by chunks."""
+    parts = []
+    try:
+        reader = pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=CHUNK_ROWS, usecols=columns)
+        for chunk in reader:
+            hashed = chunk[primary_key].copy() if primary_key else pd.DataFrame(index=chunk.index)
+            hashed[_HASH] = pd.util.hash_pandas_object(chunk[columns], index=False).to_numpy()
+            parts.append(hashed)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise ValueError(f"{path} : CSV illisible ({exc})") from exc
+    if not parts:
+        return pd.DataFrame({**{c: pd.Series(dtype=str) for c in primary_key}, _HASH: pd.Series(dtype="uint64")})
+    return pd.concat(parts, ignore_index=True)
+
+
+def _header(path: Path) -> list[str]:
+    try:
+        return list(pd.read_csv(path, dtype=str, keep_default_na=False, nrows=0).columns)
+    except pd.errors.EmptyDataError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} : CSV illisible ({exc})") from exc
+
+
+def _check_key(path: Path, header: list[str], primary_key: list[str]) -> None:
+    missing = [c for c in primary_key if c not in header]
+    if missing:
+        raise ValueError(f"{path} : colonne(s) de clé primaire absente(s) : {', '.join(missing)}")
+
+
+def _diff_counts(previous: Path | None, current: Path, primary_key: list[str]) -> tuple[dict, int]:
+    current_header = _header(current)
+    _check_key(current, current_header, primary_key)
+    previous_header = _header(previous) if previous is not None else current_header
+    if previous is not None:
+        _check_key(previous, previous_header, primary_key)
+    # Rows are compared on the columns both versions have; added or removed columns are reported apart.
+    common = [c for c in current_header if c in previous_header]
+    cur = _read_hashed(current, primary_key, common)
+    prev = _read_hashed(previous, primary_key, common) if previous is not None else cur.iloc[0:0]
+    if primary_key:
+        for frame, path in ((cur, current), (prev, previous)):
+            duplicated = frame.duplicated(primary_key)
+            if duplicated.any():
+                key = tuple(frame.loc[duplicated.idxmax(), primary_key])
+                raise ValueError(f"{path} : clé primaire ({', '.join(primary_key)}) en double : {key}")
+        merged = prev.merge(cur, on=primary_key, how="outer", suffixes=("_avant", "_apres"), indicator=True)
+        both = merged["_merge"] == "both"
+        changed = both & (merged[f"{_HASH}_avant"] != merged[f"{_HASH}_apres"])
+        diff = {
+            "ajoutees": int((merged["_merge"] == "right_only").sum()),
+            "supprimees": int((merged["_merge"] == "left_only").sum()),
+            "modifiees": int(changed.sum()),
+            "inchangees": int((both & ~changed).sum()),
+        }
+    else:
+        # No key: the table is a multiset of whole rows; a changed row counts as one removed and one added.
+        before = prev[_HASH].value_counts()
+        after = cur[_HASH].value_counts()
+        before, after = before.align(after, fill_value=0)
+        diff = {
+            "ajoutees": int((after - before).clip(lower=0).sum()),
+            "supprimees": int((before - after).clip(lower=0).sum()),
+            "modifiees": 0,
+            "inchangees": int(pd.concat([before, after], axis=1).min(axis=1).sum()),
+        }
+    if previous is not None:
+        added = [c for c in current_header if c not in previous_header]
+        removed = [c for c in previous_header if c not in current_header]
+        if added:
+            diff["colonnes_ajoutees"] = added
+        if removed:
+            diff["colonnes_supprimees"] = removed
+    return diff, len(cur)
+
+
+def diff_tables(previous: Path | None, current: Path, primary_key: list[str]) -> dict:
+    """Row differences from the CSV ``previous`` (None: nothing before, every row is added) to ``current``:
+    ``{"ajoutees", "supprimees", "modifiees", "inchangees"}`` (+ "colonnes_ajoutees" / "colonnes_supprimees" when
+    the columns changed). Without primary key (empty list), rows are compared whole, as a multiset, and
+    "modifiees" is 0."""
+    return _diff_counts(Path(previous) if previous is not None else None, Path(current), list(primary_key))[0]
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path} : illisible ({exc.strerror or exc})") from exc
+    except ValueError as exc:
+        raise ValueError(f"{path} : JSON invalide ({exc})") from exc
+
+
+def _csv_tables(folder: Path) -> dict[str, dict]:
+    """CSV resources of ``folder/datapackage.json``, by table name, in datapackage order."""
+    package = _read_json(folder / "datapackage.json")
+    resources = package.get("resources") if isinstance(package, dict) else None
+    if not isinstance(resources, list):
+        raise ValueError(f"{folder / 'datapackage.json'} : pas de liste « resources »")
+    return {r["name"]: r for r in resources
+            if isinstance(r, dict) and r.get("name") and r.get("path") and str(r.get("format", "csv")) == "csv"}
+
+
+def primary_keys_from_package(folder: Path) -> dict[str, list[str]]:
+    """Primary keys of the tables of the publication in ``folder``, read from the schemas its datapackage names
+    (inline schema or relative path); a table without ``primaryKey`` gets []."""
+    folder = Path(folder)
+    keys = {}
+    for name, resource in _csv_tables(folder).items():
+        schema = resource.get("schema")
+        if isinstance(schema, str):
+            target = inside(folder, schema)
+            if target is None:
+                raise ValueError(f"{folder / 'datapackage.json'} : schéma de « {name} » hors du dossier : {schema}")
+            schema = _read_json(target)
+        key = (schema or {}).get("primaryKey") or []
+        keys[name] = [key] if isinstance(key, str) else list(key)
+    return keys
+
+
+def _parquet_rows(path: Path) -> int | None:
+    try:
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception:  # a missing pyarrow or an unreadable footer must not block the release record
+        return None
+
+
+def _files_of(folder: Path, files: list[str] | None) -> list[str]:
+    if files is not None:
+        return list(files)
+    if (folder / SUMS_NAME).is_file():
+        # The publication's own list of files, plus the list itself.
+        return sorted({relative for _, relative in read_sha256sums(folder)} | {SUMS_NAME})
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def release_manifest(folder: Path, previous_snapshot: Path | None, primary_keys: dict[str, list[str]] | None,
+                     version: str, date: dt.datetime | None = None, files: list[str] | None = None) -> dict:
+    """The ``releases.json`` entry of the publication in ``folder`` (or its snapshot), named ``version``.
+
+    ``previous_snapshot``: the previous snapshot folder, None for the first release. ``primary_keys``:
+    ``{table: [columns]}``; None reads them from the datapackage's schemas. ``files``: relative paths to list
+    (default: those of SHA256SUMS, plus SHA256SUMS). ``date``: default now (UTC)."""
+    folder = Path(folder)
+    previous = Path(previous_snapshot) if previous_snapshot is not None else None
+    keys = primary_keys if primary_keys is not None else primary_keys_from_package(folder)
+    current_tables = _csv_tables(folder)
+    previous_tables = _csv_tables(previous) if previous is not None and (previous / "datapackage.json").is_file() \
+        else {}
+    changes: dict[str, dict] = {}
+    csv_rows: dict[str, int] = {}
+    for name, resource in current_tables.items():
+        current_path = inside(folder, resource["path"])
+        if current_path is None or not current_path.is_file():
+            raise FileNotFoundError(f"{folder / resource['path']} : table « {name} » introuvable")
+        before = None
+        if previous is not None:
+            relative = previous_tables.get(name, {}).get("path", resource["path"])
+            candidate = inside(previous, relative)
+            before = candidate if candidate is not None and candidate.is_file() else None
+        diff, rows = _diff_counts(before, current_path, list(keys.get(name, [])))
+        if previous is not None and before is None:
+            diff["table"] = "nouvelle"
+        # Kept beside the counts so that the changelog can say how rows were compared.
+        diff["cle_primaire"] = list(keys.get(name, []))
+        changes[name] = diff
+        csv_rows[resource["path"]] = rows
+    for name, resource in previous_tables.items():
+        if name not in current_tables:
+            gone = inside(previous, resource["path"])
+            rows = _diff_counts(None, gone, [])[1] if gone is not None and gone.is_file() else 0
+            changes[name] = {"ajoutees": 0, "supprimees": rows, "modifiees": 0, "inchangees": 0, "table": "retiree"}
+
+    listed = []
+    for relative in _files_of(folder, files):
+        target = inside(folder, relative)
+        if target is None or not target.is_file():
+            raise FileNotFoundError(f"{folder / relative} : fichier introuvable pour le relevé de publication")
+        rows = csv_rows.get(relative)
+        if rows is None and relative.endswith(".parquet"):
+            rows = _parquet_rows(target)
+        listed.append({"path": relative, "sha256": sha256_file(target), "bytes": target.stat().st_size,
+                       "rows": rows})
+    when = date or dt.datetime.now(dt.timezone.utc)
+    return {
+        "version": version,
+        "date": when.isoformat(timespec="seconds"),
+        "precedente": previous.name if previous is not None else None,
+        "fichiers": listed,
+        "changements": changes,
+    }
+
+
+def _n(value: int) -> str:
+    return f"{value:,}".replace(",", " ")
+
+
+def _plural(value: int, singular: str, plural: str) -> str:
+    return f"{_n(value)} {singular if value == 1 else plural}"
+
+
+def _table_line(table: str, diff: dict) -> str:
+    added, removed, changed = diff.get("ajoutees", 0), diff.get("supprimees", 0), diff.get("modifiees", 0)
+    if diff.get("table") == "retiree":
+        return f"- {table} : table retirée ({_plural(removed, 'ligne supprimée', 'lignes supprimées')})"
+    total = added + changed + diff.get("inchangees", 0)
+    line = f"- {table} : {_plural(added, 'ligne ajoutée', 'lignes ajoutées')}, "
+    if "cle_primaire" in diff and not diff["cle_primaire"]:
+        line += f"{_plural(removed, 'supprimée', 'supprimées')} ({_n(total)} au total ; table sans clé primaire, " \
+                "lignes comparées en entier)"
+    else:
+        line += f"{_plural(changed, 'modifiée', 'modifiées')}, {_plural(removed, 'supprimée', 'supprimées')} " \
+                f"({_n(total)} au total)"
+    if diff.get("table") == "nouvelle":
+        line += " — nouvelle table"
+    if diff.get("colonnes_ajoutees"):
+        line += f" ; colonnes ajoutées : {', '.join(diff['colonnes_ajoutees'])}"
+    if diff.get("colonnes_supprimees"):
+        line += f" ; colonnes supprimées : {', '.join(diff['colonnes_supprimees'])}"
+    return line
+
+
+def render_changelog(releases: list[dict]) -> str:
+    """CHANGELOG.md text for ``releases`` (oldest first in the list, newest first in the text)."""
+    lines = ["# Journal des publications", "",
+             f"Généré à partir de `{RELEASES_NAME}` ; la publication la plus récente en premier. Lignes comparées "
+             "sur la clé primaire de chaque table (une ligne « modifiée » a au moins une valeur publiée différente).",
+             ""]
+    for entry in reversed(releases):
+        lines.append(f"## {str(entry.get('date', ''))[:10]} — publication {entry.get('version')}")
+        lines.append("")
+        if not entry.get("precedente"):
+            lines.append("Première publication archivée.")
+            lines.append("")
+        for table, diff in (entry.get("changements") or {}).items():
+            lines.append(_table_line(table, diff))
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def write_changelog(archive_root: Path, entry: dict) -> tuple[Path, Path]:
+    """Add ``entry`` (from ``release_manifest``) to ``archive_root/releases.json`` — replacing an entry of the same
+    version, so a retried run does not list a release twice — and regenerate ``archive_root/CHANGELOG.md``.
+    Returns both paths."""
+    archive_root = Path(archive_root)
+    releases_path = archive_root / RELEASES_NAME
+    releases = _read_json(releases_path) if releases_path.is_file() else []
+    if not isinstance(releases, list):
+        raise ValueError(f"{releases_path} : liste de publications attendue")
+    if not isinstance(entry, dict) or not entry.get("version"):
+        raise ValueError(f"{releases_path} : entrée de publication sans « version »")
+    releases = [r for r in releases if not (isinstance(r, dict) and r.get("version") == entry["version"])]
+    releases.append(entry)
+    atomic_write_text(releases_path, json.dumps(releases, ensure_ascii=False, indent=2) + "\n")
+    changelog_path = archive_root / CHANGELOG_NAME
+    atomic_write_text(changelog_path, render_changelog(releases))
+    return releases_path, changelog_path
