@@ -19,6 +19,7 @@ from .decp.ingest import Ingested, ingest_files
 from .enrichment import enrich_marches, enrich_titulaires
 from .indicators import compute_indicators
 from .official_figures import compare as compare_official
+from .quality_report import quality_table
 from .notices.dedup import deduplicate
 from .publish import PublicationError, PublishedFile, publish
 from .raw_inputs import raw_files
@@ -35,6 +36,7 @@ class Normalized:
     concessions: pd.DataFrame
     avis: pd.DataFrame
     rejets: pd.DataFrame
+    qualite: pd.DataFrame
     fichiers: list[dict] = field(default_factory=list)
 
 
@@ -62,12 +64,15 @@ def normalize(ingested: Ingested) -> Normalized:
     concessions, concessions_collisions = consolidate(ingested.concessions, "date_signature", "valeur_globale",
                                                       "concession")
     notices, merged = deduplicate(ingested.avis)
+    rejected = ingested.rejets + marches_collisions + concessions_collisions
+    qualite = quality_table(ingested.fichiers, marches + concessions, notices, ingested.avis, rejected)
     return Normalized(
         marches=conform(enrich_marches(marches_table(marches)), "marches"),
         titulaires=conform(enrich_titulaires(titulaires_table(marches)), "titulaires"),
         concessions=concessions_table(concessions),
         avis=avis_table(notices, merged),
-        rejets=rejets_table(ingested.rejets + marches_collisions + concessions_collisions),
+        rejets=rejets_table(rejected),
+        qualite=conform(qualite, "qualite"),
         fichiers=ingested.fichiers,
     )
 
@@ -114,10 +119,10 @@ def input_manifest(fichiers: list[dict]) -> list[dict]:
     ]
 
 
-def publish_tables(marches, titulaires, concessions, avis, indicateurs, references_table, rejets, fichiers,
+def publish_tables(marches, titulaires, concessions, avis, indicateurs, references_table, rejets, qualite, fichiers,
                    out_dir: Path, created: dt.datetime | None = None) -> list[PublishedFile]:
     tables = {"marches": marches, "titulaires": titulaires, "concessions": concessions, "avis": avis,
-              "indicateurs": indicateurs, "references": references_table, "rejets": rejets}
+              "indicateurs": indicateurs, "references": references_table, "rejets": rejets, "qualite": qualite}
     return publish(tables, out_dir, input_manifest(fichiers), created)
 
 
@@ -145,7 +150,8 @@ def run_from_files(paths: Iterable[str | Path], out_dir: Path, max_bytes: int | 
     avis = classify_avis(normalized.avis)
     indicateurs = indicators(marches, normalized.titulaires)
     files = publish_tables(marches, normalized.titulaires, normalized.concessions, avis, indicateurs,
-                           references(indicateurs, marches), normalized.rejets, normalized.fichiers, out_dir)
+                           references(indicateurs, marches), normalized.rejets, normalized.qualite, normalized.fichiers,
+                           out_dir)
     return RunSummary(files, len(marches), int(marches["innovant"].sum()), len(avis), int(avis["innovant"].sum()),
                       len(normalized.rejets), len(normalized.fichiers))
 

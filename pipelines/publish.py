@@ -28,6 +28,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "indicateurs": ("csv",),
     "references": ("csv",),
     "rejets": ("csv",),
+    "qualite": ("csv",),
 }
 MEDIATYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 LICENCE = {
@@ -53,6 +54,7 @@ TITLES = {
     "indicateurs": "Indicateurs : part d'achats innovants par année, périmètre et ventilation, face aux cibles",
     "references": "Chiffres officiels publiés et chiffres de l'observatoire sur le périmètre le plus proche",
     "rejets": "Enregistrements et fichiers non utilisés, avec le motif",
+    "qualite": "Qualité des données lues, par source et par fichier (lus, gardés, fusionnés, rejetés, contrôles)",
 }
 
 

@@ -36,7 +36,8 @@ SCHEMAS_DIR: Path = Path(
     os.environ.get("ACHATS_SCHEMAS_DIR") or Path(__file__).resolve().parents[1] / "schemas"
 ).resolve()
 
-TABLES: tuple[str, ...] = ("marches", "avis", "titulaires", "concessions", "indicateurs", "references", "rejets")
+TABLES: tuple[str, ...] = ("marches", "avis", "titulaires", "concessions", "indicateurs", "references", "rejets",
+                           "qualite")
 
 MAX_REPORTED_ERRORS = 20
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -14,7 +14,7 @@ def test_definitions_load():
     repository = defs.get_repository_def()
     keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
     assert {"raw_boamp", "raw_ted", "raw_decp", "entrees", "marches_normalises", "marches", "titulaires",
-            "concessions", "avis", "indicateurs", "references", "rejets", "publication"} <= keys
+            "concessions", "avis", "indicateurs", "references", "rejets", "qualite", "publication"} <= keys
     assert defs.resolve_job_def("publier_decp") is not None
     assert {s.name for s in defs.schedules} == {"publication_quotidienne", "collecte_quotidienne_schedule",
                                                 "collecte_mensuelle_schedule"}

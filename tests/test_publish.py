@@ -28,6 +28,7 @@ def sample_tables():
         "indicateurs": indicateurs,
         "references": pipeline.references(indicateurs, marches),
         "rejets": normalized.rejets,
+        "qualite": normalized.qualite,
     }
 
 
@@ -42,7 +43,8 @@ def test_publication_is_a_valid_data_package(sample_tables, tmp_path):
     package = json.loads((out / "datapackage.json").read_text(encoding="utf-8"))
     assert package["licenses"][0]["name"] == "etalab-2.0"
     names = [r["name"] for r in package["resources"]]
-    assert names == ["marches", "titulaires", "concessions", "avis", "indicateurs", "references", "rejets"]
+    assert names == ["marches", "titulaires", "concessions", "avis", "indicateurs", "references", "rejets",
+                     "qualite"]
     for resource in package["resources"]:
         assert resource["hash"] == "sha256:" + sha256(out / resource["path"])
         for other in resource["autres_formats"]:

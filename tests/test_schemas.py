@@ -49,6 +49,7 @@ CONTRACT = {
         "valeur_observatoire", "ecart", "explication",
     ],
     "rejets": ["source", "fichier", "position", "identifiant", "motif", "detail", "format_source"],
+    "qualite": ["source", "fichier", "format_source", "indicateur", "valeur", "unite", "detail"],
 }
 PRIMARY_KEYS = {
     "avis": ["id_avis"],
@@ -57,6 +58,7 @@ PRIMARY_KEYS = {
     "concessions": ["uid"],
     "indicateurs": ["annee", "perimetre", "famille", "mesure", "ventilation", "modalite"],
     "references": ["id"],
+    "qualite": ["source", "fichier", "indicateur"],
     "rejets": [],
 }
 PROCEDURES_2024 = [
@@ -94,7 +96,8 @@ def write_csv(path: Path, table: str, rows: list[dict[str, str]], header: list[s
 
 
 def test_one_schema_file_per_published_table():
-    assert TABLES == ("marches", "avis", "titulaires", "concessions", "indicateurs", "references", "rejets")
+    assert TABLES == ("marches", "avis", "titulaires", "concessions", "indicateurs", "references", "rejets",
+                      "qualite")
     if "ACHATS_SCHEMAS_DIR" not in os.environ:
         assert schemas.SCHEMAS_DIR == (REPO_ROOT / "schemas").resolve()
     assert set(TABLES) <= {p.stem for p in schemas.SCHEMAS_DIR.glob("*.json")}

@@ -76,8 +76,12 @@ def consolidate(rows: list[dict], date_key: str, amount_key: str, label: str) ->
     rejected: list[dict] = []
     for uid, group in by_uid.items():
         contracts = _split_contracts(group, date_key, amount_key)
-        versions = [max(records, key=_version_rank) | {"nb_versions_fusionnees": len(records)}
-                    for records in contracts.values()]
+        versions = []
+        for records in contracts.values():
+            best = max(records, key=_version_rank)
+            # Where the merged republications came from: the quality report counts them per file.
+            versions.append(best | {"nb_versions_fusionnees": len(records),
+                                    "_fusions": [r["_chemin"] for r in records if r is not best]})
         # The contract notified last is kept; on the same day, the most complete and most recent version.
         versions.sort(key=lambda r: (r.get(date_key) or _EPOCH, _version_rank(r)))
         winner = versions[-1]

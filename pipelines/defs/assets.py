@@ -47,6 +47,7 @@ def entrees(decp_inputs: DecpInputs, raw_store: RawStore,
         "concessions": dg.AssetOut(description="Concession contracts, kept apart from the 2 % measure (published table)."),
         "avis_normalises": dg.AssetOut(description="One row per notice: BOAMP copies of TED notices merged."),
         "rejets": dg.AssetOut(description="Records and files that could not be used, with the reason (published table)."),
+        "qualite": dg.AssetOut(description="What was read in each input file: kept, merged, rejected, checks (published)."),
     },
 )
 def normalisation(entrees: Ingested):
@@ -58,6 +59,7 @@ def normalisation(entrees: Ingested):
                     metadata=table_metadata(normalized.concessions, "concessions"))
     yield dg.Output(normalized.avis, "avis_normalises", metadata=table_metadata(normalized.avis, "avis"))
     yield dg.Output(normalized.rejets, "rejets", metadata=table_metadata(normalized.rejets, "rejets"))
+    yield dg.Output(normalized.qualite, "qualite", metadata=table_metadata(normalized.qualite, "qualite"))
 
 
 def _classified(frame: pd.DataFrame, table: str) -> dg.Output[pd.DataFrame]:
@@ -105,10 +107,11 @@ def publication(
     indicateurs: pd.DataFrame,
     references: pd.DataFrame,
     rejets: pd.DataFrame,
+    qualite: pd.DataFrame,
 ) -> dg.MaterializeResult:
     """The published folder (datapackage.json + data/), validated whole, then swapped in."""
     out_dir = Path(publication_target.out_dir)
-    files = pipeline.publish_tables(marches, titulaires, concessions, avis, indicateurs, references, rejets,
+    files = pipeline.publish_tables(marches, titulaires, concessions, avis, indicateurs, references, rejets, qualite,
                                     entrees.fichiers, out_dir)
     listing = pd.DataFrame([{"fichier": f.path, "lignes": f.rows, "octets": f.bytes, "sha256": f.sha256[:16]}
                             for f in files])

@@ -514,6 +514,34 @@ def _difference_in_unit(value: object, unit: object) -> str:
     return format_number(value, 0, signed=True)
 
 
+QUALITY_COLUMNS = [("lus", "lus"), ("gardes", "gardés"), ("fusionnes", "fusionnés"), ("rejetes", "rejetés"),
+                   ("fichier_rejete", "fichiers rejetés"), ("montants_hors_plage", "montants hors plage"),
+                   ("publication_plus_62_jours", "publiés plus de 62 jours après la notification"),
+                   ("publication_avant_notification", "publiés avant la notification")]
+
+
+def quality_section(qualite: pd.DataFrame | None) -> str:
+    """Per source: what was read and what became of it (data/qualite.csv has the detail per file)."""
+    parts = ['<section id="qualite" aria-labelledby="titre-qualite">',
+             '<h2 id="titre-qualite">Ce que les fichiers contenaient : qualité des données</h2>']
+    if qualite is None or not isinstance(qualite, pd.DataFrame) or qualite.empty:
+        parts += [missing_html("Le rapport de qualité (<code>qualite</code>) est vide ou absent."), "</section>"]
+        return "\n".join(parts)
+    totals = qualite[qualite["fichier"].astype(str) == "*"]
+    values = pd.to_numeric(totals["valeur"], errors="coerce")
+    pivot = totals.assign(valeur=values).pivot_table(index="source", columns="indicateur", values="valeur",
+                                                    aggfunc="sum")
+    rows = [[esc(source)] + [format_integer(pivot.at[source, key]) if key in pivot and pd.notna(pivot.at[source, key])
+                             else "0" for key, _ in QUALITY_COLUMNS] for source in pivot.index]
+    parts.append("<p>Chaque enregistrement lu est gardé, fusionné avec une autre publication du même marché ou avis, "
+                 "ou rejeté avec son motif : rien n'est perdu en silence. Le détail par fichier, par motif de rejet "
+                 "et par champ manquant est dans <code>data/qualite.csv</code>.</p>")
+    parts.append(table_html([("source", "")] + [(esc(label), "nombre") for _, label in QUALITY_COLUMNS], rows,
+                            "Enregistrements par source"))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
 def references_section(references: pd.DataFrame | None) -> str:
     parts = ['<section id="chiffres-officiels" aria-labelledby="titre-chiffres-officiels">',
              '<h2 id="titre-chiffres-officiels">Les chiffres officiels à côté des nôtres</h2>']
@@ -609,6 +637,7 @@ def render_page(folder: Path, tables: dict[str, pd.DataFrame], downloads: list[d
         _guarded("acheteurs", lambda: buyers_section(indicators, marches)),
         _guarded("méthode", lambda: method_section(folder, card)),
         _guarded("chiffres officiels", lambda: references_section(tables.get("references"))),
+        _guarded("qualité", lambda: quality_section(tables.get("qualite"))),
         _guarded("téléchargements", lambda: downloads_section(folder, downloads)),
     ]
     licence = next((d.get("licence") for d in downloads or [] if isinstance(d, dict) and d.get("licence")),
@@ -659,6 +688,6 @@ def _summary_html(marches: pd.DataFrame | None) -> str:
 def _nav_html() -> str:
     links = [("chiffre-cle", "Chiffre clé"), ("evolution", "Évolution"), ("ventilations", "Ventilations"),
              ("acheteurs", "Acheteurs"), ("methode", "Méthode"), ("chiffres-officiels", "Chiffres officiels"),
-             ("telechargements", "Télécharger")]
+             ("qualite", "Qualité"), ("telechargements", "Télécharger")]
     items = "".join(f'<li><a href="#{anchor}">{label}</a></li>' for anchor, label in links)
     return f'<nav aria-label="Sommaire"><ol>{items}</ol></nav>'
