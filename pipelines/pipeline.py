@@ -103,12 +103,12 @@ def references(indicateurs: pd.DataFrame, marches: pd.DataFrame) -> pd.DataFrame
     return conform(compare_official(indicateurs, marches), "references")
 
 
-def quality_failures(marches: pd.DataFrame) -> list[str]:
-    """Blocking business rules (Great Expectations suite on ``marches``), as human lines; empty when all pass."""
-    from .quality import validate_marches
+def quality_failures(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Blocking business rules (Great Expectations suites of every published table, pipelines/quality), as human
+    lines; empty when all pass. Warnings never block."""
+    from .quality import blocking_failures
 
-    report = validate_marches(marches)
-    return [f"{f.get('expectation')} {f.get('column', '')} : {f.get('detail', '')}".strip() for f in report.failures]
+    return blocking_failures(tables)
 
 
 def input_manifest(fichiers: list[dict]) -> list[dict]:
@@ -144,14 +144,18 @@ def run_from_files(paths: Iterable[str | Path], out_dir: Path, max_bytes: int | 
         raise FileNotFoundError(f"{missing[0]} : fichier ou dossier introuvable")
     normalized = normalize(ingest(paths, max_bytes, Path(out_dir)))
     marches = classify_marches(normalized.marches)
-    failures = quality_failures(marches)
-    if failures:
-        raise PublicationError("règles métier non respectées (Great Expectations) : " + " ; ".join(failures[:5]))
     avis = classify_avis(normalized.avis)
     indicateurs = indicators(marches, normalized.titulaires)
+    references_table = references(indicateurs, marches)
+    failures = quality_failures({
+        "marches": marches, "titulaires": normalized.titulaires, "concessions": normalized.concessions,
+        "avis": avis, "indicateurs": indicateurs, "references": references_table, "rejets": normalized.rejets,
+        "qualite": normalized.qualite,
+    })
+    if failures:
+        raise PublicationError("règles métier non respectées (Great Expectations) : " + " ; ".join(failures[:5]))
     files = publish_tables(marches, normalized.titulaires, normalized.concessions, avis, indicateurs,
-                           references(indicateurs, marches), normalized.rejets, normalized.qualite, normalized.fichiers,
-                           out_dir)
+                           references_table, normalized.rejets, normalized.qualite, normalized.fichiers, out_dir)
     return RunSummary(files, len(marches), int(marches["innovant"].sum()), len(avis), int(avis["innovant"].sum()),
                       len(normalized.rejets), len(normalized.fichiers))
 

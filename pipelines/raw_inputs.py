@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scrapers.snapshots import SnapshotStore
+from scrapers.snapshots import SnapshotError, SnapshotStore, check_file_name
 
 
 def raw_files(raw_root: Path, source: str, partitions: list[str] | None = None) -> list[Path]:
@@ -18,7 +18,12 @@ def raw_files(raw_root: Path, source: str, partitions: list[str] | None = None) 
         folder = store.partition_dir(partition)
         if not folder.is_dir():
             continue
-        files.extend(folder / entry.file for entry in store.read_manifest(partition))
+        for entry in store.read_manifest(partition):
+            try:
+                name = check_file_name(entry.file)
+            except SnapshotError:
+                continue  # a manifest line naming a path out of its partition ("../x") is never read
+            files.append(folder / name)
     return files
 
 

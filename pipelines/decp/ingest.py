@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..notices.read import read_notices, sniff_notice
+from . import source_schema
 from .readers import SNIFF_BYTES, CONCESSION, FileRejected, UnreadableRecord, read_records
 from .records import RecordRejected, normalize_concession, normalize_marche, record_kind
 
@@ -39,24 +40,35 @@ def _hidden(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts)
 
 
+def _resolved(path: Path) -> Path:
+    """The file a path leads to; a symlink loop is kept as the path itself (its reader then rejects it as
+    fichier_illisible) instead of stopping the run."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
 def expand_inputs(paths: Iterable[str | Path], exclude: Iterable[Path] = ()) -> list[InputFile]:
     """Files as given, folders walked recursively (hidden files and folders, and ``exclude``, left out).
 
     Sorted so runs are reproducible and later files win ties.
     """
-    excluded = [Path(p).resolve() for p in exclude]
+    excluded = [_resolved(Path(p)) for p in exclude]
     files: dict[Path, InputFile] = {}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            # Published under the folder's own name, also when given as "x/.." or "." (never "../").
+            base = Path(os.path.normpath(os.path.abspath(path))).name
             for child in sorted(path.rglob("*")):
                 relative = child.relative_to(path)
-                resolved = child.resolve()
+                resolved = _resolved(child)
                 if _hidden(relative) or any(resolved.is_relative_to(x) for x in excluded) or child.is_dir():
                     continue
-                files.setdefault(resolved, InputFile(child, _printable(Path(path.name) / relative)))
+                files.setdefault(resolved, InputFile(child, _printable(Path(base) / relative)))
         else:
-            files.setdefault(path.resolve(), InputFile(path, _printable(path.name)))
+            files.setdefault(_resolved(path), InputFile(path, _printable(path.name)))
     return list(files.values())
 
 
@@ -101,21 +113,54 @@ def _ingest_notices(item: InputFile, max_bytes: int, report: dict, result: Inges
                                         notice.rejet.identifiant, notice.format_source, source))
             report["rejetes"] += 1
             continue
-        result.avis.append(dict(notice.row, source_fichier=_printable(item.path.name)))
+        result.avis.append(dict(notice.row, source_fichier=_printable(item.path.name), _chemin=item.name))
         report["avis"] += 1
+
+
+def _schema_check(raw, report: dict) -> source_schema.SchemaCheck | None:
+    """The official-schema codes of a JSON record, counted in the file's report (None: record not checked)."""
+    try:
+        checked = source_schema.check(raw)
+    except Exception:
+        report["schema_non_verifies"] += 1  # the record is then rejected as enregistrement_invalide
+        raise
+    if checked is None:
+        report["schema_non_verifies"] += 1
+        return None
+    report["schema_verifies"] += 1
+    if checked.codes:
+        report["schema_non_conformes"] += 1
+    errors = report["schema_erreurs"]
+    for code in checked.codes:
+        errors[code] = errors.get(code, 0) + 1
+    return checked
 
 
 def _ingest_decp(item: InputFile, rank: int, max_bytes: int, today: dt.date, report: dict,
                  result: Ingested) -> None:
+    """Every record read is counted once: kept (marches, concessions) or rejected; JSON records are checked
+    against the official schema of their format first (source_schema): benign codes go to the row's anomalies,
+    a record the schema errors leave without date nor amount is rejected (``schema_invalide``)."""
+    report.update(schema_verifies=0, schema_non_verifies=0, schema_non_conformes=0, schema_erreurs={})
+    try:
+        _ingest_decp_records(item, rank, max_bytes, today, report, result)
+    finally:
+        report["schema_erreurs"] = dict(sorted(report["schema_erreurs"].items()))
+
+
+def _ingest_decp_records(item: InputFile, rank: int, max_bytes: int, today: dt.date, report: dict,
+                         result: Ingested) -> None:
     name = item.name
     for raw in read_records(item.path, max_bytes):
         report["format_source"] = raw.format_source
         report["lus"] += 1
+        checked = None
         try:
+            checked = _schema_check(raw, report)
             kind, row = _normalize(raw, today)
         except RecordRejected as exc:
-            result.rejets.append(reject(name, exc.motif, exc.detail, raw.position, exc.identifiant,
-                                        raw.format_source))
+            result.rejets.append(reject(name, exc.motif, source_schema.with_codes(exc.detail, checked), raw.position,
+                                        exc.identifiant, raw.format_source))
             report["rejetes"] += 1
             continue
         except Exception as exc:  # noqa: BLE001 - one odd record must not stop the run
@@ -124,6 +169,16 @@ def _ingest_decp(item: InputFile, rank: int, max_bytes: int, today: dt.date, rep
                                         raw.position, None, raw.format_source))
             report["rejetes"] += 1
             continue
+        if checked is not None and checked.codes:
+            blocking = source_schema.blocking_codes(checked, row)
+            if blocking:
+                result.rejets.append(reject(name, source_schema.SCHEMA_INVALIDE,
+                                            source_schema.rejection_detail(checked, blocking), raw.position,
+                                            row.get("id"), raw.format_source))
+                report["rejetes"] += 1
+                continue
+            for code in checked.codes:
+                row["_anomalies"].add(source_schema.anomaly_code(code))
         row.update(source_fichier=_printable(item.path.name), format_source=raw.format_source, _chemin=name,
                    _rang_fichier=rank, _position=raw.position)
         (result.concessions if kind == CONCESSION else result.marches).append(row)

@@ -121,9 +121,27 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+def utf16_head(head: bytes) -> bool:
+    """UTF-16 text (Windows exports): a BOM, or an ASCII start with a NUL byte before or after each character."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    start = head[:64]
+    if len(start) < 8:
+        return False
+    for text, zeros in ((start[0::2], start[1::2]), (start[1::2], start[0::2])):
+        if not zeros.strip(b"\x00") and all(32 <= b < 127 or b in b"\t\r\n" for b in text):
+            return True
+    return False
+
+
+UTF16_DETAIL = "fichier encodé en UTF-16 : encodage non pris en charge, à convertir en UTF-8"
+
+
 def _describe_unknown(path: Path, head: bytes) -> str:
     if not head.strip():
         return "fichier vide"
+    if utf16_head(head):
+        return UTF16_DETAIL
     if b"\x00" in head[:1024]:
         return "fichier binaire, pas un fichier DECP JSON, XML ou CSV"
     return "contenu non reconnu : ni DECP JSON, ni DECP XML, ni CSV DECP aplati ou tabulaire"
@@ -253,10 +271,17 @@ def build_item(events, event: str, value: object) -> object:
     return builder.value
 
 
+def json_error_text(error: Exception) -> str:
+    """One line for a rejets detail: yajl's messages go on with a quote of the input and a caret line."""
+    lines = str(error).strip().splitlines()
+    return lines[0].strip() if lines else type(error).__name__
+
+
 def _json_fallback(path: Path, size: int, already: int, error: Exception) -> Iterator[RawRecord]:
     """ijson rejects some JSON the stdlib accepts (``NaN``); small files get a second chance, whole."""
     if size > FALLBACK_MAX_BYTES:
-        raise FileRejected("json_invalide", f"JSON invalide après {already} enregistrements : {error}")
+        raise FileRejected("json_invalide",
+                           f"JSON invalide après {already} enregistrements : {json_error_text(error)}")
     raw = path.read_bytes()
     try:
         try:
@@ -356,7 +381,18 @@ def _read_xml(path: Path, head: bytes) -> Iterator[RawRecord]:
             while parent is not None and element.getprevious() is not None:
                 del parent[0]
     except etree.XMLSyntaxError as exc:
-        raise FileRejected("xml_invalide", f"XML invalide après {position} enregistrements : {exc}") from exc
+        raise FileRejected("xml_invalide",
+                           f"XML invalide après {position} enregistrements : {xml_error_text(exc)}") from exc
+
+
+def xml_error_text(exc: etree.XMLSyntaxError) -> str:
+    """libxml2's message, with the likely cause when bytes are not UTF-8 (a Latin-1 file that does not declare its
+    encoding, so read as UTF-8 as the XML standard requires)."""
+    message = str(exc)
+    if "Invalid bytes in character encoding" in message or "not proper UTF-8" in message:
+        return (f"{message} — octets non UTF-8 : fichier sans doute en Latin-1/Windows-1252 sans déclaration "
+                '<?xml version="1.0" encoding="ISO-8859-1"?> ; le déclarer ou le convertir en UTF-8')
+    return message
 
 
 def _element_to_object(element) -> object:

@@ -1,4 +1,11 @@
-"""Asset checks: Table Schema conformance (Frictionless, blocking) and business rules (Great Expectations)."""
+"""Asset checks: Table Schema conformance (Frictionless, blocking) and business rules (Great Expectations).
+
+Per published table ``<t>``: ``schema_<t>`` (every row against schemas/<t>.json) and ``regles_metier_<t>`` (the
+table's GX suite, pipelines/quality). Both are blocking: when one fails with ERROR severity, Dagster fails the
+check's step and skips every downstream asset, ``publication`` included, so the previous publication stays.
+A suite whose only failures are warnings (``avertissement``) fails with WARN severity: shown in the UI, the
+run goes on.
+"""
 
 import tempfile
 from pathlib import Path
@@ -7,7 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from .. import schemas
-from ..quality import validate_marches
+from ..quality import Report, validate_table
 from ..writers import write_csv
 
 
@@ -31,16 +38,63 @@ def _schema_check(asset_name: str, table: str) -> dg.AssetChecksDefinition:
 SCHEMA_CHECKS = [_schema_check(table, table) for table in schemas.TABLES]
 
 
-@dg.asset_check(asset="marches", blocking=True,
-                description="Business rules (Great Expectations suite): unique uid, amounts > 0, dates, vocabularies.")
-def regles_metier_marches(marches: pd.DataFrame) -> dg.AssetCheckResult:
-    report = validate_marches(marches)
+def _markdown(report: Report) -> str:
+    if not report.failures:
+        return "Toutes les attentes sont satisfaites."
+    lines = ["| sévérité | règle | colonne | hors règle | détail |", "|---|---|---|---|---|"]
+    for f in report.failures:
+        detail = f.detail.replace("|", "\\|").replace("\n", " ")
+        count = "" if f.unexpected_count is None else str(f.unexpected_count)
+        lines.append(f"| {f.severite} | {f.description.replace('|', '/')} | {f.column} | {count} | {detail} |")
+    return "\n".join(lines)
+
+
+def check_result(report: Report) -> dg.AssetCheckResult:
+    """Blocking failures → failed, ERROR (the run stops downstream); only warnings → failed, WARN; else passed."""
+    blocking, warnings = report.blocking, report.warnings
     return dg.AssetCheckResult(
-        passed=report.success,
+        passed=not blocking and not warnings,
+        severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
         metadata={
-            "attentes_evaluees": report.evaluated,
-            "attentes_reussies": report.successful,
-            "echecs": dg.MetadataValue.json(report.failures),
-            "avertissements": dg.MetadataValue.json(report.warnings),
+            "lignes": dg.MetadataValue.int(report.rows),
+            "attentes_evaluees": dg.MetadataValue.int(report.evaluated),
+            "attentes_reussies": dg.MetadataValue.int(report.successful),
+            "echecs_bloquants": dg.MetadataValue.int(len(blocking)),
+            "avertissements": dg.MetadataValue.int(len(warnings)),
+            "detail": dg.MetadataValue.md(_markdown(report)),
+            "echecs": dg.MetadataValue.json([f.as_dict() for f in report.failures]),
+            "non_evaluees": dg.MetadataValue.json(list(report.skipped)),
+            "duree_s": dg.MetadataValue.float(report.seconds),
         },
     )
+
+
+def _rules_check(table: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=table, name=f"regles_metier_{table}", blocking=True,
+                    description=f"Business rules of {table} (Great Expectations suite, pipelines/quality): "
+                                "schema constraints and cross-column rules; blocking or warning per rule.")
+    def _check(frame: pd.DataFrame) -> dg.AssetCheckResult:
+        return check_result(validate_table(table, frame))
+
+    return _check
+
+
+@dg.asset_check(asset="titulaires", name="regles_metier_titulaires", blocking=True,
+                additional_ins={"marches": dg.AssetIn("marches")},
+                description="Business rules of titulaires (Great Expectations suite, pipelines/quality), with the "
+                            "cross-table rules on marches: every uid exists in marches, rang <= nb_titulaires.")
+def regles_metier_titulaires(titulaires: pd.DataFrame, marches: pd.DataFrame) -> dg.AssetCheckResult:
+    return check_result(validate_table("titulaires", titulaires, {"marches": marches}))
+
+
+# One per published table, in publication order (a new table of schemas.TABLES gets its schema's rules).
+QUALITY_CHECKS = [regles_metier_titulaires if table == "titulaires" else _rules_check(table)
+                  for table in schemas.TABLES]
+ALL_CHECKS = [*SCHEMA_CHECKS, *QUALITY_CHECKS]
+_BY_TABLE = dict(zip(schemas.TABLES, QUALITY_CHECKS))
+regles_metier_marches = _BY_TABLE["marches"]
+regles_metier_avis = _BY_TABLE["avis"]
+regles_metier_concessions = _BY_TABLE["concessions"]
+regles_metier_indicateurs = _BY_TABLE["indicateurs"]
+regles_metier_references = _BY_TABLE["references"]
+regles_metier_rejets = _BY_TABLE["rejets"]

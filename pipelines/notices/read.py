@@ -31,9 +31,11 @@ from pipelines.decp.readers import (
     FileRejected,
     JsonWalker,
     UnreadableRecord,
+    json_error_text,
     open_without_bom,
     secure_iterparse,
     size_and_head,
+    xml_error_text,
 )
 
 from . import (
@@ -186,12 +188,13 @@ def _json_items(path: Path, item_prefixes: set[str], whole: bool, what: str) -> 
             for prefix, event, value in walker.values():
                 if prefix in item_prefixes or (whole and walker.depth == 0 and event == "start_map"):
                     container = True
+                    item = walker.take(event, value)  # may fail half-way: the item is then not counted
                     count += 1
-                    yield walker.take(event, value)
+                    yield item
                 elif event == "start_array" and f"{prefix}.item".lstrip(".") in item_prefixes:
                     container = True
     except ijson.JSONError as exc:
-        raise FileRejected("json_invalide", f"JSON invalide après {count} avis : {exc}") from exc
+        raise FileRejected("json_invalide", f"JSON invalide après {count} avis : {json_error_text(exc)}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise FileRejected("json_invalide", f"lecture JSON impossible après {count} avis : {exc}") from exc
     if not container:
@@ -237,7 +240,7 @@ def _annonces(path: Path, head: bytes) -> Iterator[object]:
             while parent is not None and element.getprevious() is not None:
                 del parent[0]
     except etree.XMLSyntaxError as exc:
-        raise FileRejected("xml_invalide", f"XML invalide après {count} avis : {exc}") from exc
+        raise FileRejected("xml_invalide", f"XML invalide après {count} avis : {xml_error_text(exc)}") from exc
 
 
 def _single_xml(path: Path, size: int) -> Iterator[object]:

@@ -1,9 +1,36 @@
 """Data quality checks on the published tables (plain modules, no Dagster import).
 
-``expectations``: Great Expectations 1.x business-rule suite on ``marches``. GX itself is imported lazily,
-inside ``validate_marches``, so importing this package stays cheap.
+- ``rules``: the suite of every published table (``schemas.TABLES``) as plain data: the Table Schema's
+  constraints plus business rules, each with a severity, ``bloquant`` or ``avertissement``.
+- ``expectations``: runs a suite with Great Expectations 1.x: ``validate_table(name, frame, context)`` →
+  ``Report``; ``blocking_failures(tables)`` → human lines. GX itself is imported lazily, inside the first
+  validation, so importing this package stays cheap.
 """
 
-from .expectations import ExpectationReport, validate_marches
+from .expectations import (
+    AVERTISSEMENT,
+    BLOQUANT,
+    ExpectationReport,
+    Failure,
+    Report,
+    blocking_failures,
+    validate_marches,
+    validate_table,
+    validate_tables,
+)
+from .rules import TABLES, Rule, table_rules
 
-__all__ = ["ExpectationReport", "validate_marches"]
+__all__ = [
+    "AVERTISSEMENT",
+    "BLOQUANT",
+    "TABLES",
+    "ExpectationReport",
+    "Failure",
+    "Report",
+    "Rule",
+    "blocking_failures",
+    "table_rules",
+    "validate_marches",
+    "validate_table",
+    "validate_tables",
+]
