@@ -234,3 +234,20 @@ def test_xml_dtd_hidden_after_a_long_comment_is_refused(tmp_path):
     with pytest.raises(FileRejected) as excinfo:
         _read(_write(tmp_path, "x.xml", doc))
     assert excinfo.value.motif == "xml_invalide"
+
+
+def test_flattened_csv_one_item_lists_are_unwrapped(tmp_path):
+    """The eclaireur-public flattening writes each supplier field as "['…']": the value inside is published."""
+    from pipelines.decp.readers import read_records
+
+    path = tmp_path / "aplati.csv"
+    path.write_text(
+        "id,acheteur.id,objet,montant,dateNotification,procedure,nature,titulaires.1.typeIdentifiant,"
+        "titulaires.1.id,titulaires.1.denominationSociale\n"
+        "2019-1,11000027000014,Nettoyage,1000,2019-05-01,Procédure adaptée,MARCHE,['SIRET'],['39436007700025'],"
+        "\"['SOCIETE A, B']\"\n",
+        encoding="utf-8",
+    )
+    (record,) = [r.data for r in read_records(path, 1 << 20)]
+    assert record["titulaires"] == [{"typeIdentifiant": "SIRET", "id": "39436007700025",
+                                     "denominationSociale": "SOCIETE A, B"}]

@@ -14,6 +14,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -446,6 +447,15 @@ def _read_csv(path: Path, head: bytes) -> Iterator[RawRecord]:
         raise FileRejected("csv_invalide", f"CSV illisible : {exc}") from exc
 
 
+# The eclaireur-public flattening wrote each supplier's fields as one-item Python lists: "['SIRET']".
+_ONE_ITEM_LIST = re.compile(r"""^\[\s*(['"])([^'"]*)\1\s*\]$""")
+
+
+def _one_item_list(value: str) -> str:
+    match = _ONE_ITEM_LIST.match(value.strip()) if isinstance(value, str) else None
+    return match.group(2) if match else value
+
+
 def _unflatten(row: dict[str, str]) -> dict:
     """``acheteur.id`` → ``{"acheteur": {"id": …}}``; ``titulaires.2.id`` → second supplier."""
     record: dict = {}
@@ -460,7 +470,7 @@ def _unflatten(row: dict[str, str]) -> dict:
             if not isinstance(child, dict):
                 child = node[part] = {}
             node = child
-        node[parts[-1]] = value
+        node[parts[-1]] = _one_item_list(value)
     # Numbered sub-keys (titulaires.1, titulaires.2…) become a list in their numeric order.
     for key, value in list(record.items()):
         if isinstance(value, dict) and value and all(k.isdigit() for k in value):
