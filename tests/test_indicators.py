@@ -106,7 +106,7 @@ def test_top_buyers_are_ranked_by_innovative_amount(published):
 def test_references_list_the_official_figures_with_sources(published):
     references = published["references"]
     official = read_official()
-    assert set(references["id"]) == set(official["id"]) and len(references) >= 15
+    assert set(references["id"]) == set(official["id"]) and len(references) >= 22
     assert references["url"].str.match(r"https?://").all()
     assert (references["explication"] != "").all()
     # The 2.4 % DAE baseline and the 2 % and 4 % targets are there with their values.
