@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import release, schemas, settings
-from .writers import sha256, write_csv, write_parquet
+from .files import sha256_file, swap_in
+from .writers import write_csv, write_parquet
 
 # Tables and their formats; CSV first (the reference format, what the Table Schema describes).
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -94,7 +95,7 @@ def _write_tables(tables: dict[str, pd.DataFrame], staging: Path) -> list[Publis
             relative = f"data/{table}.{fmt}"
             target = staging / relative
             (write_csv if fmt == "csv" else write_parquet)(frame, target, table)
-            written.append(PublishedFile(table, relative, fmt, len(frame), target.stat().st_size, sha256(target)))
+            written.append(PublishedFile(table, relative, fmt, len(frame), target.stat().st_size, sha256_file(target)))
     schema_dir = staging / "schemas"
     schema_dir.mkdir()
     for table in FORMATS:
@@ -114,7 +115,7 @@ def _model_card(staging: Path) -> dict:
             target = staging / "methode" / name
             target.parent.mkdir(exist_ok=True)
             shutil.copyfile(source, target)
-            described["cartes"].append({"path": f"methode/{name}", "hash": f"sha256:{sha256(target)}"})
+            described["cartes"].append({"path": f"methode/{name}", "hash": f"sha256:{sha256_file(target)}"})
     return described
 
 
@@ -204,13 +205,7 @@ def _swap(staging: Path, out_dir: Path) -> None:
         readme = out_dir / "README.md"
         if readme.is_file() and not (staging / "README.md").exists():
             shutil.copyfile(readme, staging / "README.md")
-        os.rename(out_dir, previous)
-    try:
-        os.rename(staging, out_dir)
-    except BaseException:
-        if previous.exists() and not out_dir.exists():
-            os.rename(previous, out_dir)
-        raise
+    swap_in(staging, out_dir, previous)
     _carry_archive(previous, out_dir)
     shutil.rmtree(previous, ignore_errors=True)
 
@@ -296,7 +291,7 @@ def _write_extra_formats(tables: dict[str, pd.DataFrame], staging: Path, created
                                    (INDICATORS_JSON, "json", "indicateurs", len(tables["indicateurs"]))):
         target = staging / path
         out.append(PublishedFile(table, path, fmt, rows if rows is not None else sum(len(f) for f in sheets.values()),
-                                 target.stat().st_size, sha256(target)))
+                                 target.stat().st_size, sha256_file(target)))
     return out
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from . import schemas
+
 
 _ARROW_TYPES = {
     "string": pa.string(),
@@ -61,9 +61,3 @@ def write_parquet(frame: pd.DataFrame, path: Path, table: str) -> None:
     pq.write_table(to_arrow(frame, table), path, compression="zstd")
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pipelines.files import sha256_file, swap_in
+
 MANIFEST = "manifest.jsonl"
 PARTITION_RE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
 # No leading dot (temporary files start with one), no path separator.
@@ -63,12 +65,6 @@ class ManifestEntry:
         )
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_partition(partition: str) -> str:
@@ -229,14 +225,7 @@ class SnapshotStore:
         os.replace(tmp_manifest, staging / MANIFEST)
         self.recover(partition)
         previous = self.base / f".{partition}.old-{uuid.uuid4().hex[:8]}"
-        if target.exists():
-            os.rename(target, previous)
-        try:
-            os.rename(staging, target)
-        except BaseException:
-            if previous.exists() and not target.exists():
-                os.rename(previous, target)
-            raise
+        swap_in(staging, target, previous)
         shutil.rmtree(previous, ignore_errors=True)
         return target
 

@@ -12,7 +12,8 @@ from pipelines import pipeline, schemas
 from pipelines.classify import METHOD_VERSION
 from pipelines.publish import PublicationError, publish
 from pipelines.settings import SAMPLE_DIR
-from pipelines.writers import sha256, write_csv
+from pipelines.files import sha256_file as sha256
+from pipelines.writers import write_csv
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..files import atomic_write_text
+
 METHODS = {
     "final": "Décision publiée (règles + modèle de texte)",
     "regles": "Règles seules (regles-v2)",
@@ -251,7 +253,5 @@ def write_card(data: dict, directory: Path, mistakes: pd.DataFrame | None = None
     paths = [directory / CARD_JSON, directory / CARD_MD]
     contents = [json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n", render_card(data, mistakes)]
     for path, content in zip(paths, contents):
-        temporary = path.with_name(f".{path.name}.en-cours")
-        temporary.write_text(content, encoding="utf-8")
-        temporary.replace(path)
+        atomic_write_text(path, content)
     return paths

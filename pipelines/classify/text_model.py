@@ -10,6 +10,7 @@ is pure Python and holds the GIL.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..files import atomic_write_bytes
 from . import keywords
 
 # "r&d" survives as one token; single letters (elided d', l') and digits (lot numbers, years, references)
@@ -102,13 +104,12 @@ class TextModel:
         }
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-        temporary = path.with_name(f".{path.name}.en-cours")
+        buffer = io.BytesIO()
         # No name, mtime=0: the same model gives the same bytes, so a retrain without change shows no diff.
-        with open(temporary, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as handle:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as handle:
             handle.write(payload.encode("utf-8"))
-        temporary.replace(path)
+        atomic_write_bytes(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> TextModel:

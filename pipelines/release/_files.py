@@ -1,43 +1,13 @@
-"""Small file helpers shared by the release modules: hashing, atomic writes, safe relative paths."""
+"""Small file helpers shared by the release modules: safe relative paths (hashing and atomic writes come from
+pipelines.files)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import uuid
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-_BLOCK = 1 << 20
+from ..files import atomic_write_bytes, atomic_write_text, sha256_file
 
-
-def sha256_file(path: Path) -> str:
-    # Read by blocks: published tables can weigh hundreds of MB.
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(_BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write beside the target then rename: a reader never sees half a file, a crash leaves the old one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        with temp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    finally:
-        if temp.exists():
-            temp.unlink()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
+__all__ = ["atomic_write_bytes", "atomic_write_text", "inside", "sha256_file", "unsafe_relative"]
 
 def unsafe_relative(relative: str) -> str | None:
     """Why ``relative`` cannot name a file inside a folder (absolute, "..", empty…), or None when it can.
