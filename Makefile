@@ -8,7 +8,7 @@ space := $(empty) $(empty)
 # Data files of the shipped fictitious sample, ':'-separated (its README is not an input).
 SAMPLE := $(subst $(space),:,$(wildcard pipelines/sample_data/*.json pipelines/sample_data/*.xml))
 
-.PHONY: install run run-live test dev validate-defs clean lock evaluate model
+.PHONY: install run run-live test dev validate-defs status clean lock evaluate model
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ install: $(BIN)/.installed
 # The main job: the whole pipeline into published/ (offline: the shipped fictitious sample, see pipelines/sample_data).
 run: install
 	mkdir -p $(DAGSTER_HOME)
-	touch $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python deploy/select_instance.py
 	ACHATS_INPUT_PATHS=$${ACHATS_INPUT_PATHS:-$(SAMPLE)} $(BIN)/dagster job execute -m pipelines.definitions -j publier_decp
 	$(BIN)/frictionless validate published/datapackage.json
 
@@ -42,11 +42,15 @@ model: install
 
 dev: install
 	mkdir -p $(DAGSTER_HOME)
-	touch $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python deploy/select_instance.py
 	$(BIN)/dagster dev
 
 validate-defs: install
 	$(BIN)/dagster definitions validate
+
+# Per source: last partition collected, its rows, failures since (the instance in DAGSTER_HOME).
+status: install
+	$(BIN)/achats-innovants status
 
 clean:
 	rm -rf $(VENV) .dagster .pytest_cache

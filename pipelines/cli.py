@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     sirene.add_argument("--url", default=None, help="adresse du fichier Parquet (défaut : ACHATS_SIRENE_URL)")
     sirene.add_argument("--out", type=Path, default=None, help="fichier écrit (défaut : ACHATS_SIRENE_PATH)")
 
+    status = commands.add_parser("status", help="état des sources d'après l'instance Dagster : dernière partition "
+                                                "collectée, ses lignes, les échecs depuis")
+    status.add_argument("--json", action="store_true", help="une liste JSON (pour la supervision) au lieu du tableau")
+
     train = commands.add_parser("train", help="réentraîner le modèle de texte livré et écrire sa carte à côté")
     train.add_argument("--real-data", type=Path, default=None, help="comme pour evaluate")
     train.add_argument("--model", type=Path, default=None, metavar="FICHIER.json.gz",
@@ -124,7 +128,34 @@ def _sirene(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "classify": _classify, "evaluate": _evaluate, "train": _train, "sirene": _sirene}
+# Source → (asset, partitions); the publication is listed too, as the end of the chain.
+STATUS_ASSETS = (("boamp", "raw_boamp", "daily"), ("ted", "raw_ted", "daily"), ("decp", "raw_decp", "monthly"),
+                 ("publication", "publication", None))
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    import dagster as dg
+
+    from .defs import collect
+    from .operations.status import asset_status, render
+
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.REPO_ROOT / ".dagster")
+    if not home.is_dir():
+        raise FileNotFoundError(f"{home} : aucune instance Dagster (lancez `make dev`, ou indiquez-la avec DAGSTER_HOME)")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        statuses = [asset_status(instance, source, dg.AssetKey(asset), getattr(collect, kind) if kind else None)
+                    for source, asset, kind in STATUS_ASSETS]
+    if args.json:
+        print(json.dumps([s.as_dict() for s in statuses], ensure_ascii=False, indent=2))
+    else:
+        print(f"instance Dagster : {home.resolve()}")
+        print(render(statuses))
+    return 0
+
+
+COMMANDS = {"run": _run, "status": _status, "classify": _classify, "evaluate": _evaluate, "train": _train, "sirene": _sirene}
 
 
 def main(argv: list[str] | None = None) -> int:

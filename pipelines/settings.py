@@ -48,6 +48,37 @@ def crawl_settings() -> dict[str, str]:
     return {name.strip(): value.strip() for name, value in pairs}
 
 
+def crawl_retries() -> int:
+    """Retries of a failed crawl when the failure looks transient (network, 429, 5xx, killed)."""
+    return env_int("ACHATS_CRAWL_RETRIES", 3)
+
+
+def crawl_retry_delay_s() -> int:
+    """First wait before retrying a crawl; doubled at each retry (exponential backoff, with jitter)."""
+    return env_int("ACHATS_CRAWL_RETRY_DELAY_S", 600)
+
+
+def automation_on() -> bool:
+    """Schedules, the DECP sensor and the automation sensor start RUNNING (production) instead of STOPPED."""
+    return os.environ.get("ACHATS_AUTOMATISATION", "").strip().lower() in ("1", "true", "oui", "on")
+
+
+def alert_webhook() -> str | None:
+    """URL receiving a JSON POST for each failed run (Mattermost/Slack-compatible "text" field)."""
+    return os.environ.get("ACHATS_ALERT_WEBHOOK", "").strip() or None
+
+
+def alert_file() -> Path | None:
+    """JSON-lines file each alert is appended to (in addition to the log line)."""
+    raw = os.environ.get("ACHATS_ALERT_FILE", "").strip()
+    return Path(raw) if raw else None
+
+
+def dagster_url() -> str | None:
+    """Public address of the Dagster UI, so alerts link to the failed run."""
+    return os.environ.get("ACHATS_DAGSTER_URL", "").strip().rstrip("/") or None
+
+
 def input_paths() -> list[str]:
     """Explicit inputs of the Dagster job (ACHATS_INPUT_PATHS, ':'-separated); empty means automatic."""
     raw = os.environ.get("ACHATS_INPUT_PATHS", "").strip()

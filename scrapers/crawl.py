@@ -55,6 +55,17 @@ class CrawlReport:
             and not self.stats.get("crawl_failures")
         )
 
+    @property
+    def transient(self) -> bool:
+        """A failure worth retrying later: the crawl died or timed out (it resumes its partial partitions), the
+        source answered 429 or 5xx, or the network failed. A 404, a robots.txt refusal or a malformed answer
+        after Scrapy's own retries would fail the same way again."""
+        if not self.stats or self.returncode < 0:
+            return True
+        if any(status == "429" or status.startswith("5") for status in self.responses_by_status):
+            return True
+        return int(self.stats.get("stats", {}).get("downloader/exception_count", 0) or 0) > 0
+
 
 def window_partitions(source: str, from_date: dt.date, until_date: dt.date) -> list[str]:
     if source in MONTHLY_SOURCES:

@@ -16,8 +16,12 @@ def test_definitions_load():
     assert {"raw_boamp", "raw_ted", "raw_decp", "entrees", "marches_normalises", "marches", "titulaires",
             "concessions", "avis", "indicateurs", "references", "rejets", "qualite", "publication"} <= keys
     assert defs.resolve_job_def("publier_decp") is not None
-    assert {s.name for s in defs.schedules} == {"publication_quotidienne", "collecte_quotidienne_schedule",
-                                                "collecte_mensuelle_schedule"}
+    # BOAMP/TED on a daily schedule, DECP on its sensor, the rest by automation conditions.
+    assert {s.name for s in defs.schedules} == {"collecte_quotidienne_schedule"}
+    assert {s.name for s in defs.sensors} == {"decp_nouveau_fichier", "fraicheur_des_sources", "automatisation",
+                                              "alerte_echec"}
+    assert {key.asset_key.to_user_string() for key in repository.asset_graph.asset_check_keys
+            if key.name == "freshness_check"} == {"raw_boamp", "raw_ted", "raw_decp", "publication"}
     check_names = {key.name for key in repository.asset_graph.asset_check_keys}
     assert {"schema_marches", "regles_metier_marches", "schema_indicateurs", "schema_rejets"} <= check_names
 
@@ -31,7 +35,7 @@ def test_materialize_whole_pipeline(tmp_path):
         resources={"decp_inputs": DecpInputs(paths=[str(p) for p in sample_files()]),
                    "raw_store": RawStore(root=str(tmp_path / "raw")),
                    "publication_target": PublicationTarget(out_dir=str(out))},
-        selection=dg.AssetSelection.groups("publication"),
+        selection=assets.PIPELINE,
     )
     assert result.success
     evaluations = result.get_asset_check_evaluations()

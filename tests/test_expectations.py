@@ -484,7 +484,7 @@ def _materialize(tmp_path: Path, out: Path, checks_to_run: list) -> dg.ExecuteIn
         resources={"decp_inputs": DecpInputs(paths=[str(p) for p in sample_files()]),
                    "raw_store": RawStore(root=str(tmp_path / "raw")),
                    "publication_target": PublicationTarget(out_dir=str(out))},
-        selection=dg.AssetSelection.groups("publication"),
+        selection=assets.PIPELINE,
         raise_on_error=False,
     )
 

@@ -40,7 +40,7 @@ def test_dagster_materializes_one_boamp_day_and_one_ted_day_into_avis(tmp_path, 
             assert metadata["fichiers"].value > 0
     result = dg.materialize(
         [*dg.load_assets_from_modules([collect, assets]), *checks.SCHEMA_CHECKS, checks.regles_metier_marches],
-        resources=resources, selection=dg.AssetSelection.groups("publication"),
+        resources=resources, selection=assets.PIPELINE,
     )
     assert result.success
     avis = result.output_for_node("avis")

@@ -14,10 +14,19 @@ from .collect import raw_boamp, raw_decp, raw_ted
 from .metadata import table_metadata
 from .resources import DecpInputs, PublicationTarget, RawStore
 
-GROUP = "publication"
+OWNERS = ["team:observatoire-donnees"]
+# The groups read like the data flow: collecte → normalisation → classement → indicateurs → publication.
+PIPELINE_GROUPS = ("normalisation", "classement", "indicateurs", "publication")
+PIPELINE = dg.AssetSelection.groups(*PIPELINE_GROUPS)
+# Each step runs again once what it reads has changed (and nothing upstream is still running). The raw assets have
+# thousands of daily partitions, most never collected (or not yet): missing ones must not hold the publication back.
+AFTER_RAW = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()).with_label(
+    "après chaque collecte")
+EAGER = dg.AutomationCondition.eager()
 
 
-@dg.asset(group_name=GROUP, kinds={"python"}, deps=[raw_decp, raw_boamp, raw_ted])
+@dg.asset(group_name="normalisation", kinds={"python"}, deps=[raw_decp, raw_boamp, raw_ted], owners=OWNERS,
+          automation_condition=AFTER_RAW)
 def entrees(decp_inputs: DecpInputs, raw_store: RawStore,
             publication_target: PublicationTarget) -> dg.Output[Ingested]:
     """Records read from the inputs (DECP, BOAMP, TED; formats detected): the configured files, else the raw
@@ -39,15 +48,19 @@ def entrees(decp_inputs: DecpInputs, raw_store: RawStore,
     })
 
 
+def _out(description: str) -> dg.AssetOut:
+    return dg.AssetOut(description=description, owners=OWNERS, automation_condition=EAGER)
+
+
 @dg.multi_asset(
-    group_name=GROUP,
+    group_name="normalisation",
     outs={
-        "marches_normalises": dg.AssetOut(description="One row per contract: duplicates merged, modifications applied."),
-        "titulaires": dg.AssetOut(description="Suppliers of each contract (published table)."),
-        "concessions": dg.AssetOut(description="Concession contracts, kept apart from the 2 % measure (published table)."),
-        "avis_normalises": dg.AssetOut(description="One row per notice: BOAMP copies of TED notices merged."),
-        "rejets": dg.AssetOut(description="Records and files that could not be used, with the reason (published table)."),
-        "qualite": dg.AssetOut(description="What was read in each input file: kept, merged, rejected, checks (published)."),
+        "marches_normalises": _out("One row per contract: duplicates merged, modifications applied."),
+        "titulaires": _out("Suppliers of each contract (published table)."),
+        "concessions": _out("Concession contracts, kept apart from the 2 % measure (published table)."),
+        "avis_normalises": _out("One row per notice: BOAMP copies of TED notices merged."),
+        "rejets": _out("Records and files that could not be used, with the reason (published table)."),
+        "qualite": _out("What was read in each input file: kept, merged, rejected, checks (published)."),
     },
 )
 def normalisation(entrees: Ingested):
@@ -70,33 +83,33 @@ def _classified(frame: pd.DataFrame, table: str) -> dg.Output[pd.DataFrame]:
     return dg.Output(frame, metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas"})
+@dg.asset(group_name="classement", kinds={"pandas"}, owners=OWNERS, automation_condition=EAGER)
 def marches(marches_normalises: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Contracts with the pipeline's decision: innovant, innovation_score, innovation_signaux (published table)."""
     return _classified(pipeline.classify_marches(marches_normalises), "marches")
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas"})
+@dg.asset(group_name="classement", kinds={"pandas"}, owners=OWNERS, automation_condition=EAGER)
 def avis(avis_normalises: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Notices (BOAMP, TED) with the pipeline's decision and the structured innovation signals (published table)."""
     return _classified(pipeline.classify_avis(avis_normalises), "avis")
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas"})
+@dg.asset(group_name="indicateurs", kinds={"pandas"}, owners=OWNERS, automation_condition=EAGER)
 def indicateurs(marches: pd.DataFrame, titulaires: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Shares of innovative purchases per year, scope and breakdown against the targets (published table)."""
     table = pipeline.indicators(marches, titulaires)
     return dg.Output(table, metadata=table_metadata(table, "indicateurs"))
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas"})
+@dg.asset(group_name="indicateurs", kinds={"pandas"}, owners=OWNERS, automation_condition=EAGER)
 def references(indicateurs: pd.DataFrame, marches: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Official figures beside ours on the closest comparable scope, with the difference and why (published)."""
     table = pipeline.references(indicateurs, marches)
     return dg.Output(table, metadata=table_metadata(table, "references"))
 
 
-@dg.asset(group_name=GROUP, kinds={"csv", "parquet"})
+@dg.asset(group_name="publication", kinds={"csv", "parquet"}, owners=OWNERS, automation_condition=EAGER)
 def publication(
     publication_target: PublicationTarget,
     entrees: Ingested,

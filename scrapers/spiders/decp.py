@@ -11,15 +11,13 @@ Partition
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Iterator
-from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
 
 from scrapy.http import Request, Response
 
 from scrapers.base import PeriodicSpider
+from scrapers.decp_resources import monthly_files
 from scrapers.items import FetchFailure
 
 
@@ -30,8 +28,6 @@ class DecpSpider(PeriodicSpider):
     # robots.txt is obeyed (global ROBOTSTXT_OBEY=True): data.gouv.fr's robots.txt disallows the resource
     # redirector /api/1/datasets/r/ but not the metadata API [3rd-party note, verify]; the listed resource URLs
     # point at static.data.gouv.fr. A URL robots.txt forbids is a failure of its month, never skipped silently.
-    resource_re = re.compile(r"^decp-(\d{4})-(\d{2})\.(json|xml)$", re.IGNORECASE)
-    format_preference = ("json", "xml")
 
     async def start(self) -> AsyncIterator[Request]:
         dataset = self.settings.get("DECP_DATASET_ID")
@@ -42,16 +38,6 @@ class DecpSpider(PeriodicSpider):
         if request is not None:
             yield request
 
-    def match(self, resource: dict) -> tuple[str, str] | None:
-        """(month, format) of a monthly consolidated file, from its title or its URL's file name."""
-        url = resource.get("url") or ""
-        for name in (str(resource.get("title") or "").strip(), PurePosixPath(urlsplit(url).path).name):
-            found = self.resource_re.match(name)
-            if found:
-                year, month, fmt = found.groups()
-                return f"{year}-{month}", fmt.lower()
-        return None
-
     def parse_dataset(self, response: Response) -> Iterator[Any]:
         data = self.load_json(response)
         resources = data.get("resources") if isinstance(data, dict) else None
@@ -59,16 +45,7 @@ class DecpSpider(PeriodicSpider):
             yield from self.retry_or_fail(response, "not a data.gouv.fr dataset (no resources list)")
             return
         wanted = self.partitions()
-        found: dict[str, list[tuple[int, str, dict]]] = {}
-        for resource in resources:
-            if not isinstance(resource, dict) or not resource.get("url"):
-                continue
-            matched = self.match(resource)
-            if matched is None or matched[0] not in wanted:
-                continue
-            month, fmt = matched
-            rank = self.format_preference.index(fmt)
-            found.setdefault(month, []).append((rank, str(resource.get("last_modified") or ""), resource))
+        found = monthly_files(resources, set(wanted))
         max_bytes = self.settings.getint("DECP_MAX_FILE_BYTES")
         for index, month in enumerate(wanted):
             if month not in found:
@@ -79,11 +56,7 @@ class DecpSpider(PeriodicSpider):
                 yield FetchFailure(source=self.name, partition=month, url=response.url, file_name=None,
                                    reason=f"no decp-{month}.json/.xml resource published in the dataset yet")
                 continue
-            # JSON before XML; for the same format the most recently modified resource.
-            found[month].sort(key=lambda c: c[1], reverse=True)
-            found[month].sort(key=lambda c: c[0])
-            rank, _, resource = found[month][0]
-            fmt = self.format_preference[rank]
+            fmt, resource = found[month]
             url = resource["url"]
             size = resource.get("filesize")
             if isinstance(size, int) and size > max_bytes:
