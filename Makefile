@@ -23,7 +23,7 @@ run: install
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/python deploy/select_instance.py
 	ACHATS_INPUT_PATHS=$${ACHATS_INPUT_PATHS:-$(SAMPLE)} $(BIN)/dagster job execute -m pipelines.definitions -j publier_decp
-	$(BIN)/frictionless validate published/datapackage.json
+	$(BIN)/frictionless validate $${ACHATS_OUT_DIR:-published}/datapackage.json
 
 # Live: crawl the last complete month of DECP, BOAMP and TED into data/raw, then publish (network needed).
 run-live: install
