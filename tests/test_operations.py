@@ -116,6 +116,23 @@ def test_sensor_does_not_recrawl_months_already_collected():
     assert [r.partition_key for r in result.run_requests] == ["2025-03-01"]
 
 
+def test_daily_schedule_collects_yesterday_and_starts_only_in_production(monkeypatch):
+    schedule = collect.collecte_quotidienne_schedule
+    context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 11, 26, 7, 0, tzinfo=PARIS))
+    requests = list(schedule.evaluate_tick(context).run_requests)
+    assert [r.partition_key for r in requests] == ["2026-11-25"]
+    assert schedule.job_name == "collecte_quotidienne" and schedule.cron_schedule == "0 7 * * *"
+    assert schedule.execution_timezone == "Europe/Paris"
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # ACHATS_AUTOMATISATION unset in tests
+    monkeypatch.setenv("ACHATS_AUTOMATISATION", "1")
+    code = ("from pipelines.definitions import defs; "
+            "print(sorted(f'{s.name}={s.default_status.value}' for s in [*defs.schedules, *defs.sensors]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == str(sorted(f"{name}=RUNNING" for name in (
+        "collecte_quotidienne_schedule", "decp_nouveau_fichier", "automatisation", "fraicheur_des_sources",
+        "alerte_echec"))), out.stderr[-2000:]
+
+
 # ------------------------------------------------------------------------------------------- automation conditions
 PIPELINE_ASSETS = ["entrees", "marches_normalises", "titulaires", "concessions", "avis_normalises", "rejets", "qualite",
                    "marches", "avis", "indicateurs", "references", "publication"]
