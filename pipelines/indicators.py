@@ -126,7 +126,7 @@ def _supplier_measures(rows: pd.DataFrame, suppliers: pd.DataFrame | None, innov
     if suppliers is None or suppliers.empty or "categorie_entreprise" not in suppliers:
         return []
     links = suppliers[suppliers["uid"].isin(rows["uid"])]
-    known = links.groupby("uid")["categorie_entreprise"].apply(lambda s: s.notna().all())
+    known = links["categorie_entreprise"].notna().groupby(links["uid"]).all()
     sme_share = links.assign(pme=links["categorie_entreprise"].eq("PME")).groupby("uid")["pme"].mean()
     money = rows.set_index("uid")["_montant"]
     known_uids = known[known].index

@@ -13,9 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 from . import settings
+from .cache import cache_dir
 from .classify import classify
 from .decp.consolidate import consolidate
 from .decp.ingest import Ingested, ingest_files
+from .decp.whole_json import gc_paused
 from .enrichment import enrich_marches, enrich_titulaires
 from .indicators import compute_indicators
 from .official_figures import compare as compare_official
@@ -23,6 +25,7 @@ from .quality_report import quality_table
 from .notices.dedup import deduplicate
 from .publish import PublicationError, PublishedFile, publish
 from .raw_inputs import raw_files
+from .steps import Steps, no_steps
 from .tables import avis_table, concessions_table, conform, marches_table, rejets_table, titulaires_table
 
 CLASSIFICATION_COLUMNS = ("innovant", "innovation_score", "innovation_signaux")
@@ -41,8 +44,10 @@ class Normalized:
 
 
 def ingest(paths: Iterable[str | Path], max_bytes: int | None = None, out_dir: Path | None = None) -> Ingested:
-    """``out_dir``: the publication folder, never read back as input when it lies inside an input folder."""
-    return ingest_files(paths, max_bytes or settings.max_file_bytes(), exclude=[out_dir] if out_dir else ())
+    """``out_dir``: the publication folder, never read back as input when it lies inside an input folder. Files
+    already read with the same bytes come from the reading cache (cache.cache_dir, decp.file_cache)."""
+    return ingest_files(paths, max_bytes or settings.max_file_bytes(), exclude=[out_dir] if out_dir else (),
+                        cache_dir=cache_dir())
 
 
 class NoInputError(Exception):
@@ -60,6 +65,11 @@ def default_inputs(raw_root: Path) -> list[str]:
 
 
 def normalize(ingested: Ingested) -> Normalized:
+    with gc_paused():  # row dicts by the million, in no reference cycle: the cyclic GC would rescan them all
+        return _normalize(ingested)
+
+
+def _normalize(ingested: Ingested) -> Normalized:
     marches, marches_collisions = consolidate(ingested.marches, "date_notification", "montant_initial", "marché")
     concessions, concessions_collisions = consolidate(ingested.concessions, "date_signature", "valeur_globale",
                                                       "concession")
@@ -120,10 +130,10 @@ def input_manifest(fichiers: list[dict]) -> list[dict]:
 
 
 def publish_tables(marches, titulaires, concessions, avis, indicateurs, references_table, rejets, qualite, fichiers,
-                   out_dir: Path, created: dt.datetime | None = None) -> list[PublishedFile]:
+                   out_dir: Path, created: dt.datetime | None = None, steps: Steps = no_steps) -> list[PublishedFile]:
     tables = {"marches": marches, "titulaires": titulaires, "concessions": concessions, "avis": avis,
               "indicateurs": indicateurs, "references": references_table, "rejets": rejets, "qualite": qualite}
-    return publish(tables, out_dir, input_manifest(fichiers), created)
+    return publish(tables, out_dir, input_manifest(fichiers), created, steps=steps)
 
 
 @dataclass(frozen=True)
@@ -137,25 +147,34 @@ class RunSummary:
     fichiers: int
 
 
-def run_from_files(paths: Iterable[str | Path], out_dir: Path, max_bytes: int | None = None) -> RunSummary:
+def run_from_files(paths: Iterable[str | Path], out_dir: Path, max_bytes: int | None = None,
+                   steps: Steps = no_steps) -> RunSummary:
     paths = list(paths)
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
         raise FileNotFoundError(f"{missing[0]} : fichier ou dossier introuvable")
-    normalized = normalize(ingest(paths, max_bytes, Path(out_dir)))
-    marches = classify_marches(normalized.marches)
-    avis = classify_avis(normalized.avis)
-    indicateurs = indicators(marches, normalized.titulaires)
-    references_table = references(indicateurs, marches)
-    failures = quality_failures({
-        "marches": marches, "titulaires": normalized.titulaires, "concessions": normalized.concessions,
-        "avis": avis, "indicateurs": indicateurs, "references": references_table, "rejets": normalized.rejets,
-        "qualite": normalized.qualite,
-    })
+    with steps("parse"):
+        ingested = ingest(paths, max_bytes, Path(out_dir))
+    with steps("normalize"):
+        normalized = normalize(ingested)
+        del ingested
+    with steps("classify"):
+        marches = classify_marches(normalized.marches)
+        avis = classify_avis(normalized.avis)
+        indicateurs = indicators(marches, normalized.titulaires)
+        references_table = references(indicateurs, marches)
+    with steps("validate"):
+        failures = quality_failures({
+            "marches": marches, "titulaires": normalized.titulaires, "concessions": normalized.concessions,
+            "avis": avis, "indicateurs": indicateurs, "references": references_table, "rejets": normalized.rejets,
+            "qualite": normalized.qualite,
+        })
     if failures:
         raise PublicationError("règles métier non respectées (Great Expectations) : " + " ; ".join(failures[:5]))
-    files = publish_tables(marches, normalized.titulaires, normalized.concessions, avis, indicateurs,
-                           references_table, normalized.rejets, normalized.qualite, normalized.fichiers, out_dir)
+    with steps("publish"):
+        files = publish_tables(marches, normalized.titulaires, normalized.concessions, avis, indicateurs,
+                               references_table, normalized.rejets, normalized.qualite, normalized.fichiers, out_dir,
+                               steps=steps)
     return RunSummary(files, len(marches), int(marches["innovant"].sum()), len(avis), int(avis["innovant"].sum()),
                       len(normalized.rejets), len(normalized.fichiers))
 

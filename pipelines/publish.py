@@ -18,6 +18,7 @@ import pandas as pd
 
 from . import release, schemas, settings
 from .files import sha256_file, swap_in
+from .steps import Steps, no_steps
 from .writers import write_csv, write_parquet
 
 # Tables and their formats; CSV first (the reference format, what the Table Schema describes).
@@ -164,14 +165,42 @@ def _datapackage(files: list[PublishedFile], inputs: list[dict], created: dt.dat
     }
 
 
-def _validate(staging: Path) -> None:
+# Rows of every resource that Frictionless itself reads in each run, beside the vectorised checks of every row.
+FRICTIONLESS_SAMPLE_ROWS = 2_000
+# Checked on every row by table_checks, so left out of the sample pass: Frictionless would count the hash and bytes
+# of the sample only, and read the whole referenced table to look foreign keys up.
+_SAMPLE_SKIPS = ["hash-count", "byte-count", "foreign-key"]
+
+
+def _frictionless_lines(report) -> list[str]:
+    return [" ".join(str(x) for x in row) for row in report.flatten(["rowNumber", "fieldName", "type", "note"])]
+
+
+def _validate(staging: Path, package: dict) -> None:
+    """Every row of every table against its Table Schema (table_checks: Frictionless' rules, column by column),
+    then Frictionless itself on the package's metadata and the first rows of each resource. Where the files'
+    structure is beyond the vectorised checks (labels, cell counts), Frictionless validates the whole package."""
     # Imported here: frictionless is slow to import and only the publisher and checks need it.
     from frictionless import validate
 
-    report = validate(staging / "datapackage.json")
+    from . import table_checks
+
+    try:
+        errors = table_checks.check_package(staging, package, lambda relative: json.loads(
+            (staging / relative).read_text(encoding="utf-8")))
+    except table_checks.StructureError:
+        report = validate(staging / "datapackage.json")
+        if not report.valid:
+            raise PublicationError("publication invalide (Frictionless) : "
+                                   + " ; ".join(_frictionless_lines(report)[:5])) from None
+        return
+    if errors:
+        raise PublicationError("publication invalide (Table Schema, règles de Frictionless sur chaque ligne) : "
+                               + " ; ".join(e.line() for e in errors[:5]))
+    report = validate(staging / "datapackage.json", limit_rows=FRICTIONLESS_SAMPLE_ROWS, skip_errors=_SAMPLE_SKIPS)
     if not report.valid:
-        lines = [" ".join(str(x) for x in row) for row in report.flatten(["rowNumber", "fieldName", "type", "note"])]
-        raise PublicationError("publication invalide (Frictionless) : " + " ; ".join(lines[:5]))
+        raise PublicationError("publication invalide (Frictionless, échantillon) : "
+                               + " ; ".join(_frictionless_lines(report)[:5]))
 
 
 def _siblings(out_dir: Path, kind: str) -> list[Path]:
@@ -211,8 +240,11 @@ def _swap(staging: Path, out_dir: Path) -> None:
 
 
 def publish(tables: dict[str, pd.DataFrame], out_dir: Path, inputs: list[dict],
-            created: dt.datetime | None = None) -> list[PublishedFile]:
-    """Write, validate and swap in the publication; raise PublicationError leaving ``out_dir`` as it was."""
+            created: dt.datetime | None = None, steps: Steps = no_steps) -> list[PublishedFile]:
+    """Write, validate and swap in the publication; raise PublicationError leaving ``out_dir`` as it was.
+
+    ``steps``: the run's step observer; the validation of the written files is its "validate" step.
+    """
     out_dir = Path(out_dir).resolve()
     try:
         recover(out_dir)
@@ -235,7 +267,8 @@ def publish(tables: dict[str, pd.DataFrame], out_dir: Path, inputs: list[dict],
                                        "bytes": f.bytes} for f in extras]
         (staging / "datapackage.json").write_text(json.dumps(package, ensure_ascii=False, indent=2) + "\n",
                                                   encoding="utf-8")
-        _validate(staging)
+        with steps("validate"):
+            _validate(staging, package)
         _write_report_and_catalog(tables, staging, files + extras, package, created)
         release.write_sha256sums(staging)
         _swap(staging, out_dir)

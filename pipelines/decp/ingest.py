@@ -12,6 +12,7 @@ from ..notices.read import read_notices, sniff_notice
 from . import source_schema
 from .readers import SNIFF_BYTES, CONCESSION, FileRejected, UnreadableRecord, read_records
 from .records import RecordRejected, normalize_concession, normalize_marche, record_kind
+from .whole_json import gc_paused
 
 SOURCE = "decp"
 
@@ -185,27 +186,44 @@ def _ingest_decp_records(item: InputFile, rank: int, max_bytes: int, today: dt.d
         report["concessions" if kind == CONCESSION else "marches"] += 1
 
 
+def ingest_file(item: InputFile, rank: int, max_bytes: int, today: dt.date) -> Ingested:
+    """One file, DECP or notices (routed by its content), into its own Ingested (``fichiers``: its report)."""
+    result = Ingested()
+    report = {"fichier": item.name, "format_source": None, "lus": 0, "marches": 0, "concessions": 0, "avis": 0,
+              "rejetes": 0}
+    notice_format = sniff_notice(_head(item.path))
+    try:
+        if notice_format:
+            _ingest_notices(item, max_bytes, report, result)
+        else:
+            _ingest_decp(item, rank, max_bytes, today, report, result)
+    except FileRejected as exc:
+        result.rejets.append(reject(item.name, exc.motif, exc.detail, format_source=report["format_source"],
+                                    source=(notice_format or SOURCE).split("-", 1)[0]))
+        report["erreur"] = exc.detail
+    except Exception as exc:  # noqa: BLE001 - a file the readers did not foresee is listed, not fatal
+        detail = f"fichier illisible ({type(exc).__name__} : {exc})"[:500]
+        result.rejets.append(reject(item.name, "fichier_illisible", detail, format_source=report["format_source"]))
+        report["erreur"] = detail
+    result.fichiers.append(report)
+    return result
+
+
 def ingest_files(paths: Iterable[str | Path], max_bytes: int, today: dt.date | None = None,
-                 exclude: Iterable[Path] = ()) -> Ingested:
-    """DECP files and notice files (BOAMP, TED), routed by their content."""
+                 exclude: Iterable[Path] = (), cache_dir: Path | None = None, workers: int | None = None) -> Ingested:
+    """DECP files and notice files (BOAMP, TED), routed by their content, merged in input order.
+
+    ``cache_dir``: per-file results kept there and reused while the file's bytes are the same (file_cache);
+    ``workers``: processes reading files side by side (default: parallel_reads decides from the work's size)."""
+    from .file_cache import read_files
+
     today = today or dt.date.today()
     result = Ingested()
-    for rank, item in enumerate(expand_inputs(paths, exclude)):
-        report = {"fichier": item.name, "format_source": None, "lus": 0, "marches": 0, "concessions": 0, "avis": 0,
-                  "rejetes": 0}
-        notice_format = sniff_notice(_head(item.path))
-        try:
-            if notice_format:
-                _ingest_notices(item, max_bytes, report, result)
-            else:
-                _ingest_decp(item, rank, max_bytes, today, report, result)
-        except FileRejected as exc:
-            result.rejets.append(reject(item.name, exc.motif, exc.detail, format_source=report["format_source"],
-                                        source=(notice_format or SOURCE).split("-", 1)[0]))
-            report["erreur"] = exc.detail
-        except Exception as exc:  # noqa: BLE001 - a file the readers did not foresee is listed, not fatal
-            detail = f"fichier illisible ({type(exc).__name__} : {exc})"[:500]
-            result.rejets.append(reject(item.name, "fichier_illisible", detail, format_source=report["format_source"]))
-            report["erreur"] = detail
-        result.fichiers.append(report)
+    with gc_paused():  # millions of rows are built or unpickled here, none of them in a reference cycle
+        for part in read_files(expand_inputs(paths, exclude), max_bytes, today, cache_dir, workers):
+            result.marches += part.marches
+            result.concessions += part.concessions
+            result.avis += part.avis
+            result.rejets += part.rejets
+            result.fichiers += part.fichiers
     return result

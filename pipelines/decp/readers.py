@@ -22,6 +22,8 @@ from pathlib import Path
 import ijson
 from lxml import etree
 
+from .whole_json import gc_paused, whole_document
+
 SNIFF_BYTES = 64 * 1024
 # Past this size the stdlib fallback (used for JSON that ijson rejects, e.g. with NaN) would load too much at once.
 FALLBACK_MAX_BYTES = 64 * 1024 * 1024
@@ -212,6 +214,10 @@ class JsonWalker:
 
 
 def _read_json(path: Path, size: int) -> Iterator[RawRecord]:
+    whole = _whole_json(path, size)
+    if whole is not None:
+        yield from whole
+        return
     yielded = 0
     fmt: str | None = None
     top_keys: list[str] = []
@@ -238,6 +244,24 @@ def _read_json(path: Path, size: int) -> Iterator[RawRecord]:
         raise FileRejected(
             "format_non_reconnu", f"JSON sans liste « marches » : pas un fichier DECP (clés de premier niveau : {keys})"
         )
+
+
+def _whole_json(path: Path, size: int) -> list[RawRecord] | None:
+    """The records of a file small enough to be parsed whole (whole_json), as the stream would yield them; None
+    when the stream must read it."""
+    document = whole_document(path, size, MAX_JSON_DEPTH)
+    if document is None:
+        return None
+    records, fmt = _records_of_document(document)
+    if fmt is None:
+        return None
+    marches = document.get("marches") if isinstance(document, dict) else None
+    # A lone record is an object; a lone scalar is no record to the stream (nor is a null list).
+    if isinstance(marches, dict) and any(not isinstance(v, (list, dict)) and v is not None
+                                         for k, v in marches.items() if k in ("marche", "contrat-concession")):
+        return None
+    with gc_paused():
+        return [RawRecord(position, kind, data, fmt) for position, (kind, data) in enumerate(records)]
 
 
 def _item_kind(prefix: str, event: str) -> tuple[str | None, bool]:

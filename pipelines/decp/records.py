@@ -79,6 +79,10 @@ class _Anomalies(set):
         super().__init__()
         self.textual = textual
 
+    def __reduce__(self):
+        # set's own reduce would call _Anomalies(list_of_codes): rows travel between processes and to the cache.
+        return _restore_anomalies, (self.textual, list(self))
+
     def add(self, code: str) -> None:
         if not (self.textual and code in _JSON_ONLY_ANOMALIES):
             super().add(code)
@@ -88,6 +92,12 @@ class _Anomalies(set):
         if anomaly:
             self.add(anomaly)
         return values[0] if len(values) == 1 else tuple(values)
+
+
+def _restore_anomalies(textual: bool, codes: list[str]) -> _Anomalies:
+    notes = _Anomalies(textual)
+    set.update(notes, codes)
+    return notes
 
 
 def _mapping(value: object, anomalies: _Anomalies, code: str) -> dict:

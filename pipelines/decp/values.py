@@ -10,6 +10,8 @@ import datetime as dt
 import math
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 # Values publishers use for "unknown"; the MINEF consolidation keeps a literal "NC".
 MISSING_TOKENS = frozenset({"", "nc", "n/a", "na", "nan", "null", "none", "-", "sans objet", "[]", "{}"})
@@ -152,10 +154,51 @@ def parse_date(value: object, today: dt.date | None = None) -> tuple[dt.date | N
         date = dt.date(year, month, day)
     except ValueError:
         return None, "date_invalide"
+    if date.year < EARLIEST_PLAUSIBLE_YEAR:
+        return None, "date_implausible"
     latest = (today or dt.date.today()) + dt.timedelta(days=LATEST_PLAUSIBLE_DAYS)
-    if date.year < EARLIEST_PLAUSIBLE_YEAR or date > latest:
+    too_late = date > latest
+    if _WINDOWS:
+        _WINDOWS[-1].saw(date, too_late)
+    if too_late:
         return None, "date_implausible"
     return date, anomaly
+
+
+class DateWindow:
+    """The dates a reading judged against the day it ran: the latest kept, the earliest refused as too late.
+
+    A file read on another day gives the same rows as long as that day's limit still keeps the one and refuses the
+    other (decp.file_cache reuses a file's rows on that condition)."""
+
+    def __init__(self) -> None:
+        self.latest_kept: dt.date | None = None
+        self.earliest_refused: dt.date | None = None
+
+    def saw(self, date: dt.date, refused: bool) -> None:
+        if refused:
+            self.earliest_refused = min(self.earliest_refused or date, date)
+        else:
+            self.latest_kept = max(self.latest_kept or date, date)
+
+    def holds_on(self, today: dt.date) -> bool:
+        latest = today + dt.timedelta(days=LATEST_PLAUSIBLE_DAYS)
+        return ((self.latest_kept is None or self.latest_kept <= latest)
+                and (self.earliest_refused is None or self.earliest_refused > latest))
+
+
+_WINDOWS: list[DateWindow] = []
+
+
+@contextmanager
+def watching_dates() -> Iterator[DateWindow]:
+    """Record the dates ``parse_date`` judges against today while the block runs."""
+    window = DateWindow()
+    _WINDOWS.append(window)
+    try:
+        yield window
+    finally:
+        _WINDOWS.pop()
 
 
 def parse_cpv(value: object) -> tuple[str | None, str | None]:

@@ -1,0 +1,18 @@
+"""Where the per-file reading cache lives (decp.file_cache): ACHATS_CACHE_DIR, default data/cache/ at the
+repository root (beside data/raw and data/sirene, out of git). ``ACHATS_CACHE_DIR=off`` reads every file every time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+OFF = "off"
+DEFAULT = Path(__file__).resolve().parents[1] / "data" / "cache"
+
+
+def cache_dir() -> Path | None:
+    configured = os.environ.get("ACHATS_CACHE_DIR", "").strip()
+    if configured.casefold() == OFF:
+        return None
+    return Path(configured) if configured else DEFAULT

@@ -1,0 +1,154 @@
+"""Reading the input files: each file's rows reused from a cache while its bytes are the same, the others read in
+parallel processes when there is enough work for both cores.
+
+**Cache.** A DECP file's result (its rows, rejets and report, ingest.ingest_file) is kept in ``cache_dir`` under
+the sha256 and size of the file's bytes, in a folder named after the version of the reading code (the sources of
+``pipelines/decp`` and the official source schemas): a changed file, or changed code, is read again. Rows are judged
+against the day of the run (dates after a year from now are refused): an entry also says which dates it kept and
+refused, and is only reused on a day whose limit gives the same verdicts (values.DateWindow). Names that depend on
+the run (the file's path as given, its rank among the inputs) are set again on every use. So a run with one new
+month reads that month only, then consolidates and re-aggregates everything: the publication is the same as
+without the cache (tests/test_file_cache.py). Notice files (BOAMP, TED) are always read.
+
+Entries are pickles: the cache folder must be writable only by the operator, as the code itself is.
+
+**Parallel reads.** Files are independent until consolidation: with at least ``PARALLEL_MIN_BYTES`` to read in two
+files or more, two worker processes read them (the pipeline's per-record work is pure Python, one core per process)
+and their results come back in input order, so the output is the same as a sequential read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import multiprocessing
+import os
+import pickle
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..files import atomic_write_bytes, sha256_file
+from ..notices.read import sniff_notice
+from . import values
+from .ingest import Ingested, InputFile, _head, _printable, ingest_file
+from .whole_json import gc_paused
+
+PARALLEL_MIN_BYTES = 32 * 1024 * 1024
+MAX_WORKERS = 2
+CACHE_FORMAT = "1"
+_CODE_DIRS = (Path(__file__).resolve().parent, Path(__file__).resolve().parents[2] / "schemas" / "source")
+
+
+@dataclass
+class Entry:
+    ingested: Ingested
+    dates: values.DateWindow
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """Digest of the code and schemas that turn a file's bytes into rows."""
+    digest = hashlib.sha256(CACHE_FORMAT.encode())
+    for folder in _CODE_DIRS:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".py", ".json")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _read(job: tuple[InputFile, int, int, dt.date]) -> Entry:
+    item, rank, max_bytes, today = job
+    with values.watching_dates() as window, gc_paused():
+        ingested = ingest_file(item, rank, max_bytes, today)
+    return Entry(ingested, window)
+
+
+def _relabel(ingested: Ingested, item: InputFile, rank: int) -> Ingested:
+    """The run's names for a result read under other names (the same bytes given from another folder)."""
+    source = _printable(item.path.name)
+    for row in ingested.marches + ingested.concessions:
+        row.update(source_fichier=source, _chemin=item.name, _rang_fichier=rank)
+    for rejet in ingested.rejets:
+        rejet["fichier"] = item.name
+    for report in ingested.fichiers:
+        report["fichier"] = item.name
+    return ingested
+
+
+class FileCache:
+    def __init__(self, folder: Path):
+        self.folder = Path(folder) / code_version()
+
+    def key(self, item: InputFile, max_bytes: int) -> str | None:
+        """sha256-size of a DECP file the reader will read whole; None for what is not cached."""
+        try:
+            size = item.path.stat().st_size
+            if size > max_bytes or not item.path.is_file() or sniff_notice(_head(item.path)):
+                return None
+            return f"{sha256_file(item.path)}-{size}"
+        except OSError:
+            return None
+
+    def load(self, key: str, today: dt.date) -> Entry | None:
+        try:
+            entry = pickle.loads((self.folder / f"{key}.pickle").read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+            return None  # absent, or written by other code: read the file again
+        return entry if isinstance(entry, Entry) and entry.dates.holds_on(today) else None
+
+    def store(self, key: str, entry: Entry) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(self.folder / f"{key}.pickle", pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            pass  # a cache that cannot be written only costs time at the next run
+
+
+def parallel_reads(jobs: list[tuple[InputFile, int, int, dt.date]]) -> int:
+    """Processes worth starting for these files (1: read them here)."""
+    if len(jobs) < 2 or (os.cpu_count() or 1) < 2:
+        return 1
+    try:
+        size = sum(job[0].path.stat().st_size for job in jobs)
+    except OSError:
+        return 1
+    return min(MAX_WORKERS, len(jobs)) if size >= PARALLEL_MIN_BYTES else 1
+
+
+def _computed(jobs: list[tuple[InputFile, int, int, dt.date]], workers: int | None) -> Iterator[Entry]:
+    workers = parallel_reads(jobs) if workers is None else min(workers, max(len(jobs), 1))
+    if workers <= 1:
+        for job in jobs:
+            yield _read(job)
+        return
+    # fork where there is one: spawn would import the caller's main script again in every worker (a script without
+    # a ``__main__`` guard would run twice) and pay the imports; the workers only run the readers, which take no lock
+    # that another thread of the parent could hold (logging's are reset at fork).
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
+        yield from pool.map(_read, jobs)
+
+
+def read_files(items: Iterable[InputFile], max_bytes: int, today: dt.date, cache_dir: Path | None = None,
+               workers: int | None = None) -> Iterator[Ingested]:
+    """Each input's result, in input order."""
+    items = list(items)
+    cache = FileCache(cache_dir) if cache_dir is not None else None
+    keys = [cache.key(item, max_bytes) if cache else None for item in items]
+    ready: dict[int, Ingested] = {}
+    for rank, (item, key) in enumerate(zip(items, keys)):
+        entry = cache.load(key, today) if cache and key else None
+        if entry is not None:
+            ready[rank] = _relabel(entry.ingested, item, rank)
+    jobs = [(item, rank, max_bytes, today) for rank, item in enumerate(items) if rank not in ready]
+    computed = _computed(jobs, workers)
+    for rank, (item, key) in enumerate(zip(items, keys)):
+        if rank in ready:
+            yield ready.pop(rank)
+            continue
+        entry = next(computed)
+        if cache and key:
+            cache.store(key, entry)
+        yield entry.ingested

@@ -1,0 +1,120 @@
+"""The per-file reading cache and the parallel reads (pipelines/decp/file_cache.py): same publication, less reading."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines import pipeline
+from pipelines.decp import file_cache
+from pipelines.decp.ingest import ingest_files
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import generate_decp  # noqa: E402
+
+TODAY = dt.date(2026, 1, 15)
+
+
+def _data_digests(out: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((out / "data").iterdir())
+            if p.suffix in (".csv", ".parquet")}
+
+
+@pytest.fixture
+def counted_reads(monkeypatch):
+    """Names of the files actually read (the cache's misses)."""
+    names: list[str] = []
+    real = file_cache._read
+
+    def counting(job):
+        names.append(job[0].name)
+        return real(job)
+
+    monkeypatch.setattr(file_cache, "_read", counting)
+    return names
+
+
+def _corpus(folder: Path) -> Path:
+    generate_decp.generate(1500, 5, "mixed", folder, per_file=500)
+    return folder
+
+
+def test_cached_run_publishes_the_same_files(real_data, tmp_path, monkeypatch, counted_reads):
+    corpus = _corpus(tmp_path / "corpus")
+    inputs = [corpus, real_data / "decp" / "decp2022-json", real_data / "decp" / "decp2019-json"]
+    monkeypatch.setenv("ACHATS_CACHE_DIR", "off")
+    pipeline.run_from_files(inputs, tmp_path / "uncached")
+    read_without_cache = len(counted_reads)
+    monkeypatch.setenv("ACHATS_CACHE_DIR", str(tmp_path / "cache"))
+    pipeline.run_from_files(inputs, tmp_path / "first")
+    counted_reads.clear()
+    pipeline.run_from_files(inputs, tmp_path / "cached")
+    assert counted_reads == []  # every file came from the cache
+    assert read_without_cache >= 15
+    assert _data_digests(tmp_path / "cached") == _data_digests(tmp_path / "uncached") == _data_digests(
+        tmp_path / "first")
+
+
+def test_one_new_month_is_the_only_file_read(tmp_path, monkeypatch, counted_reads):
+    corpus = _corpus(tmp_path / "corpus")
+    monkeypatch.setenv("ACHATS_CACHE_DIR", str(tmp_path / "cache"))
+    pipeline.run_from_files([corpus], tmp_path / "history")
+    month = tmp_path / "month"
+    generate_decp.generate(400, 9, "2024", month, per_file=400)
+    shutil.copyfile(month / "decp-2024-01.json", corpus / "decp-2026-01.json")
+    counted_reads.clear()
+    pipeline.run_from_files([corpus], tmp_path / "incremental")
+    assert counted_reads == ["corpus/decp-2026-01.json"]
+    monkeypatch.setenv("ACHATS_CACHE_DIR", "off")
+    pipeline.run_from_files([corpus], tmp_path / "full")
+    assert _data_digests(tmp_path / "incremental") == _data_digests(tmp_path / "full")
+
+
+def test_same_bytes_elsewhere_take_the_new_names(tmp_path, counted_reads):
+    corpus = _corpus(tmp_path / "a")
+    first = ingest_files([corpus], 10**9, TODAY, cache_dir=tmp_path / "cache")
+    moved = tmp_path / "b"
+    shutil.copytree(corpus, moved)
+    counted_reads.clear()
+    again = ingest_files([moved / "decp-2025-12.json", moved / "decp-2025-11.json"], 10**9, TODAY,
+                         cache_dir=tmp_path / "cache")
+    assert counted_reads == []
+    assert [f["fichier"] for f in again.fichiers] == ["decp-2025-12.json", "decp-2025-11.json"]
+    assert {r["_chemin"] for r in again.marches} == {"decp-2025-12.json", "decp-2025-11.json"}
+    assert {r["_rang_fichier"] for r in again.marches if r["_chemin"] == "decp-2025-12.json"} == {0}
+    assert {r["fichier"] for r in again.rejets} <= {"decp-2025-12.json", "decp-2025-11.json"}
+    assert len(again.marches) == len([r for r in first.marches if r["_chemin"] != "a/decp-2025-10.json"])
+
+
+def _one_record_file(path: Path, notified: str) -> None:
+    record = {"id": "X1", "acheteur": {"id": "21590163800019"}, "objet": "Travaux", "montant": 50000.0,
+              "dateNotification": notified, "codeCPV": "45000000", "procedure": "Procédure adaptée"}
+    path.write_text(json.dumps({"marches": {"marche": [record]}}), encoding="utf-8")
+
+
+def test_a_day_that_judges_dates_otherwise_reads_again(tmp_path, counted_reads):
+    path = tmp_path / "late.json"
+    _one_record_file(path, "2027-01-20")  # refused as implausible on TODAY (limit 2027-01-16), kept a week later
+    first = ingest_files([path], 10**9, TODAY, cache_dir=tmp_path / "cache")
+    assert first.marches[0]["date_notification"] is None
+    counted_reads.clear()
+    ingest_files([path], 10**9, TODAY + dt.timedelta(days=1), cache_dir=tmp_path / "cache")
+    assert counted_reads == []  # still refused on the next day: reused
+    later = ingest_files([path], 10**9, TODAY + dt.timedelta(days=7), cache_dir=tmp_path / "cache")
+    assert counted_reads == ["late.json"]
+    assert later.marches[0]["date_notification"] == dt.date(2027, 1, 20)
+
+
+def test_parallel_reads_equal_sequential(tmp_path):
+    corpus = _corpus(tmp_path / "corpus")
+    sequential = ingest_files([corpus], 10**9, TODAY, workers=1)
+    parallel = ingest_files([corpus], 10**9, TODAY, workers=2)
+    for name in ("marches", "concessions", "rejets", "fichiers"):
+        assert getattr(parallel, name) == getattr(sequential, name), name
+    assert {type(r["_anomalies"]).__name__ for r in parallel.marches} == {"_Anomalies"}

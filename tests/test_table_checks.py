@@ -1,0 +1,132 @@
+"""The vectorised Table Schema checks (pipelines/table_checks.py) report what Frictionless reports.
+
+Both run on the publication of all the real samples (clean: no error either way) and on copies deliberately
+corrupted cell by cell (wrong types, values off the constraints, duplicate and empty keys, a dangling foreign key,
+a blank row, a file changed after its hash was written): the errors must be the same, row for row, field for field,
+type for type. Structural damage (labels, cell counts) is handed to Frictionless itself.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipelines import pipeline, table_checks
+from pipelines.files import sha256_file
+
+# Errors whose field Frictionless does not name (or names differently): compared on row and type only.
+_ROW_LEVEL = ("primary-key", "blank-row", "foreign-key")
+
+
+def _ours(folder: Path) -> collections.Counter:
+    package = json.loads((folder / "datapackage.json").read_text())
+    found = table_checks.check_package(folder, package, lambda rel: json.loads((folder / rel).read_text()))
+    return collections.Counter((e.table, e.row, None if e.type in _ROW_LEVEL else e.field, e.type) for e in found)
+
+
+def _frictionless(folder: Path) -> collections.Counter:
+    from frictionless import validate
+
+    report = validate(folder / "datapackage.json", limit_errors=10**9)
+    found = collections.Counter()
+    for task in report.tasks:
+        for error in task.errors:
+            d = error.to_descriptor()
+            found[(task.name, d.get("rowNumber"), None if d["type"] in _ROW_LEVEL else d.get("fieldName"),
+                   d["type"])] += 1
+    return found
+
+
+@pytest.fixture(scope="module")
+def real_publication(real_data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("checks") / "published"
+    pipeline.run_from_files([real_data / "decp"], out)
+    return out
+
+
+def test_clean_real_publication_same_verdict(real_publication):
+    ours, theirs = _ours(real_publication), _frictionless(real_publication)
+    assert ours == theirs == collections.Counter()
+
+
+def _edit(path: Path, edits: dict[tuple[int, str], str], extra_rows: list[dict] | None = None) -> None:
+    """Set cells (data row index from 0, column) and append rows, keeping the file a well-formed CSV."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        names, rows = reader.fieldnames, list(reader)
+    for (index, column), value in edits.items():
+        rows[index][column] = value
+    rows += extra_rows or []
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=names, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _rehash(folder: Path, table: str) -> None:
+    package_path = folder / "datapackage.json"
+    package = json.loads(package_path.read_text())
+    for resource in package["resources"]:
+        if resource["name"] == table:
+            path = folder / resource["path"]
+            resource["hash"], resource["bytes"] = f"sha256:{sha256_file(path)}", path.stat().st_size
+    package_path.write_text(json.dumps(package, ensure_ascii=False, indent=2))
+
+
+CORRUPT_MARCHES = {
+    (0, "montant"): "12 345,50", (1, "montant"): "-5", (2, "montant"): "0.0099999999999999999",
+    (3, "montant"): "1e3", (4, "montant"): "NaN", (5, "montant"): " 42.5 ", (6, "montant"): "inf",
+    (7, "code_cpv"): "1234567", (8, "code_cpv"): "4521000\n", (9, "procedure"): "Procédure inconnue",
+    (10, "date_notification"): "2024-02-30", (11, "date_notification"): "24/02/2024",
+    (12, "date_notification"): "2024-1-5", (13, "date_notification"): "0000-01-01",
+    (14, "innovant"): "peut-être", (15, "innovant"): "True", (16, "duree_mois"): "12.5",
+    (17, "duree_mois"): " 12 ", (18, "duree_mois"): "1_000", (19, "duree_mois"): "-1",
+    (20, "anomalies"): "Abc", (21, "anomalies"): "montant_texte|é", (22, "innovation_score"): "1.5",
+    (23, "innovation_score"): "1.0", (24, "uid"): "", (25, "nb_titulaires"): "99999999999999999999",
+    (26, "marche_innovant_declare"): "", (27, "types_prix"): "Définitif ferme|Autre",
+    (28, "types_prix"): "Définitif ferme|Provisoire", (29, "format_source"): "decp-2030-json",
+}
+
+
+def test_corrupted_tables_same_errors(real_publication, tmp_path):
+    folder = tmp_path / "corrupted"
+    shutil.copytree(real_publication, folder)
+    data = folder / "data"
+    with (data / "marches.csv").open(encoding="utf-8", newline="") as handle:
+        marches = list(csv.DictReader(handle))
+    edits = dict(CORRUPT_MARCHES)
+    edits[(30, "uid")] = marches[31]["uid"]  # duplicate primary key
+    _edit(data / "marches.csv", edits)
+    _edit(data / "titulaires.csv", {(0, "uid"): "00000000000000inexistant", (1, "rang"): "0", (2, "rang"): "x"})
+    names = json.loads((folder / "schemas" / "rejets.json").read_text())["fields"]
+    _edit(data / "rejets.csv", {(0, "position"): "-3"}, extra_rows=[{f["name"]: "" for f in names}])
+    for table in ("marches", "titulaires", "rejets"):
+        _rehash(folder, table)
+    _edit(data / "indicateurs.csv", {(0, "valeur"): "2"})  # changed after its hash was written
+    ours, theirs = _ours(folder), _frictionless(folder)
+    assert ours == theirs
+    kinds = {key[3] for key in ours}
+    assert {"type-error", "constraint-error", "primary-key", "foreign-key", "blank-row", "hash-count",
+            "byte-count"} <= kinds
+    assert sum(ours.values()) >= len(CORRUPT_MARCHES)
+
+
+def test_structural_damage_is_left_to_frictionless(real_publication, tmp_path):
+    folder = tmp_path / "damaged"
+    shutil.copytree(real_publication, folder)
+    path = folder / "data" / "qualite.csv"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text(lines[0] + lines[1].rstrip("\n") + ",surplus\n" + "".join(lines[2:]), encoding="utf-8")
+    package = json.loads((folder / "datapackage.json").read_text())
+    with pytest.raises(table_checks.StructureError):
+        table_checks.check_package(folder, package, lambda rel: json.loads((folder / rel).read_text()))
+    renamed = folder / "data" / "rejets.csv"
+    text = renamed.read_text(encoding="utf-8")
+    renamed.write_text(text.replace("motif", "raison", 1), encoding="utf-8")
+    with pytest.raises(table_checks.StructureError):
+        table_checks.check_table(renamed, json.loads((folder / "schemas" / "rejets.json").read_text()))
