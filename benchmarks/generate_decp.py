@@ -32,6 +32,8 @@ import orjson
 
 REAL_DATA = Path(os.environ.get("ACHATS_REAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "real"))
 PER_FILE = 25_000
+# Part of a corpus's identity (benchmarks regenerate a corpus made by another version of this file).
+VERSION = 2
 # Hidden: the pipeline skips hidden files when it walks the corpus folder.
 MANIFEST = ".corpus.json"
 # Shares of the messy kinds, per record (about 4 % in all, the order of the real consolidated files' defects).
@@ -280,6 +282,11 @@ def _records(drawer: Drawer, month: dt.date, fmt: str, n: int, file_index: int) 
                 "typesPrix": {"typePrix": ["Définitif ferme"]},
             })
         else:
+            # The 1.5 schema requires the place's name and a modifications list (empty when none) and caps objects
+            # at 256 characters: generated records follow it, only the messy ones break it.
+            record["objet"] = record["objet"][:256]
+            record["lieuExecution"]["nom"] = "Paris"
+            record["modifications"] = []
             record["acheteur"]["nom"] = f"Acheteur {buyers[i][-5:]}"
             record["titulaires"] = [{"typeIdentifiant": "SIRET", "id": s, "denominationSociale": f"Entreprise {s[-5:]}"}
                                     for s in suppliers[i]]
@@ -296,7 +303,7 @@ def _modification(record: dict, fmt: str, number: int, factor: float) -> dict:
         return {"modification": {"id": number, "montant": amount, "dateNotificationModification": when,
                                  "datePublicationDonneesModification": when}}
     return {"objetModification": f"Avenant n°{number}", "montant": amount, "dateNotificationModification": when,
-            "datePublicationDonneesModification": when, "dureeMois": None, "titulaires": []}
+            "datePublicationDonneesModification": when}
 
 
 def _make_messy(records: list[dict], earlier: list[dict], fmt: str, rng: np.random.Generator) -> list[dict]:
@@ -356,7 +363,8 @@ def generate(records: int, seed: int, fmt: str, out: Path, per_file: int = PER_F
         fresh = _clean_pool(batch)
         pool = fresh if not pool or file_format != _format_of(pool[0]) else (pool + fresh)[-200_000:]
     (out / MANIFEST).write_bytes(orjson.dumps(
-        {"records": records, "seed": seed, "format": fmt, "per_file": per_file, "distributions": dist.label,
+        {"records": records, "seed": seed, "format": fmt, "per_file": per_file, "version": VERSION,
+         "distributions": dist.label,
          "files": [p.name for p in written]}, option=orjson.OPT_INDENT_2))
     return written
 

@@ -122,14 +122,16 @@ def run_one(corpus: Path, out: Path) -> dict:
 def ensure_corpus(work: Path, records: int, fmt: str, seed: int) -> Path:
     """The corpus of that size, generated unless an identical one (same manifest) is already there."""
     sys.path.insert(0, str(BENCH_DIR))
-    from generate_decp import MANIFEST, generate
+    from generate_decp import MANIFEST, VERSION, generate
 
     corpus = work / f"decp-{fmt}-{records}-seed{seed}"
     manifest = corpus / MANIFEST
     if manifest.is_file():
         known = json.loads(manifest.read_text())
-        if (known.get("records"), known.get("format"), known.get("seed")) == (records, fmt, seed):
+        if (known.get("records"), known.get("format"), known.get("seed"), known.get("version")) == (
+                records, fmt, seed, VERSION):
             return corpus
+        shutil.rmtree(corpus)
     start = time.perf_counter()
     generate(records, seed, fmt, corpus)
     print(f"corpus {corpus.name} generated in {time.perf_counter() - start:.1f} s", file=sys.stderr)

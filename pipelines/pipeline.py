@@ -6,6 +6,7 @@ ingest → consolidate (normalised tables) → classify → indicators → quali
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,9 +156,19 @@ def run_from_files(paths: Iterable[str | Path], out_dir: Path, max_bytes: int | 
         raise FileNotFoundError(f"{missing[0]} : fichier ou dossier introuvable")
     with steps("parse"):
         ingested = ingest(paths, max_bytes, Path(out_dir))
-    with steps("normalize"):
-        normalized = normalize(ingested)
-        del ingested
+    # The rows just read are millions of long-lived objects in no reference cycle: out of the cyclic GC's scans
+    # until the run ends (they are still freed by reference counting).
+    gc.freeze()
+    try:
+        with steps("normalize"):
+            normalized = normalize(ingested)
+            del ingested
+        return _classify_validate_publish(normalized, out_dir, steps)
+    finally:
+        gc.unfreeze()
+
+
+def _classify_validate_publish(normalized: Normalized, out_dir: Path, steps: Steps) -> RunSummary:
     with steps("classify"):
         marches = classify_marches(normalized.marches)
         avis = classify_avis(normalized.avis)

@@ -111,10 +111,14 @@ def test_a_day_that_judges_dates_otherwise_reads_again(tmp_path, counted_reads):
     assert later.marches[0]["date_notification"] == dt.date(2027, 1, 20)
 
 
-def test_parallel_reads_equal_sequential(tmp_path):
+def test_parallel_reads_equal_sequential(tmp_path, counted_reads):
     corpus = _corpus(tmp_path / "corpus")
     sequential = ingest_files([corpus], 10**9, TODAY, workers=1)
-    parallel = ingest_files([corpus], 10**9, TODAY, workers=2)
+    parallel = ingest_files([corpus], 10**9, TODAY, workers=2, cache_dir=tmp_path / "cache")
+    counted_reads.clear()
+    cached = ingest_files([corpus], 10**9, TODAY, workers=2, cache_dir=tmp_path / "cache")
+    assert counted_reads == []  # the workers wrote the cache
+    assert len(list((tmp_path / "cache").rglob("*.pickle"))) == 3
     for name in ("marches", "concessions", "rejets", "fichiers"):
-        assert getattr(parallel, name) == getattr(sequential, name), name
+        assert getattr(parallel, name) == getattr(sequential, name) == getattr(cached, name), name
     assert {type(r["_anomalies"]).__name__ for r in parallel.marches} == {"_Anomalies"}

@@ -130,3 +130,16 @@ def test_structural_damage_is_left_to_frictionless(real_publication, tmp_path):
     renamed.write_text(text.replace("motif", "raison", 1), encoding="utf-8")
     with pytest.raises(table_checks.StructureError):
         table_checks.check_table(renamed, json.loads((folder / "schemas" / "rejets.json").read_text()))
+
+
+def test_frictionless_still_judges_the_package_metadata(real_publication, tmp_path):
+    from pipelines.publish import PublicationError, _frictionless_sample
+
+    package = json.loads((real_publication / "datapackage.json").read_text())
+    _frictionless_sample(real_publication, package)  # the published package passes
+    folder = tmp_path / "metadata"
+    shutil.copytree(real_publication, folder)
+    package["licenses"] = [{"titre": "sans nom ni chemin"}]
+    (folder / "datapackage.json").write_text(json.dumps(package, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(PublicationError, match="license"):
+        _frictionless_sample(folder, package)

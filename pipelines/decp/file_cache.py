@@ -58,11 +58,22 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def _read(job: tuple[InputFile, int, int, dt.date]) -> Entry:
+Job = tuple[InputFile, int, int, dt.date]
+
+
+def _read(job: Job) -> Entry:
     item, rank, max_bytes, today = job
     with values.watching_dates() as window, gc_paused():
         ingested = ingest_file(item, rank, max_bytes, today)
     return Entry(ingested, window)
+
+
+def _read_pickled(job: Job, cache: FileCache | None, key: str | None) -> bytes:
+    """In a worker: the entry pickled once, both for the parent and for the cache (written here, off the parent)."""
+    data = pickle.dumps(_read(job), protocol=pickle.HIGHEST_PROTOCOL)
+    if cache is not None and key:
+        cache.store_bytes(key, data)
+    return data
 
 
 def _relabel(ingested: Ingested, item: InputFile, rank: int) -> Ingested:
@@ -98,15 +109,15 @@ class FileCache:
             return None  # absent, or written by other code: read the file again
         return entry if isinstance(entry, Entry) and entry.dates.holds_on(today) else None
 
-    def store(self, key: str, entry: Entry) -> None:
+    def store_bytes(self, key: str, data: bytes) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(self.folder / f"{key}.pickle", pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+            atomic_write_bytes(self.folder / f"{key}.pickle", data)
         except OSError:
             pass  # a cache that cannot be written only costs time at the next run
 
 
-def parallel_reads(jobs: list[tuple[InputFile, int, int, dt.date]]) -> int:
+def parallel_reads(jobs: list[Job]) -> int:
     """Processes worth starting for these files (1: read them here)."""
     if len(jobs) < 2 or (os.cpu_count() or 1) < 2:
         return 1
@@ -117,18 +128,25 @@ def parallel_reads(jobs: list[tuple[InputFile, int, int, dt.date]]) -> int:
     return min(MAX_WORKERS, len(jobs)) if size >= PARALLEL_MIN_BYTES else 1
 
 
-def _computed(jobs: list[tuple[InputFile, int, int, dt.date]], workers: int | None) -> Iterator[Entry]:
+def _computed(jobs: list[Job], keys: list[str | None], cache: FileCache | None, workers: int | None
+              ) -> Iterator[Entry]:
+    """Each job's entry, in order; the cache written for the jobs that have a key."""
     workers = parallel_reads(jobs) if workers is None else min(workers, max(len(jobs), 1))
     if workers <= 1:
-        for job in jobs:
-            yield _read(job)
+        for job, key in zip(jobs, keys):
+            entry = _read(job)
+            if cache is not None and key:
+                cache.store_bytes(key, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+            yield entry
         return
     # fork where there is one: spawn would import the caller's main script again in every worker (a script without
     # a ``__main__`` guard would run twice) and pay the imports; the workers only run the readers, which take no lock
     # that another thread of the parent could hold (logging's are reset at fork).
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
-        yield from pool.map(_read, jobs)
+        for data in pool.map(_read_pickled, jobs, [cache] * len(jobs), keys):
+            with gc_paused():
+                yield pickle.loads(data)
 
 
 def read_files(items: Iterable[InputFile], max_bytes: int, today: dt.date, cache_dir: Path | None = None,
@@ -142,13 +160,8 @@ def read_files(items: Iterable[InputFile], max_bytes: int, today: dt.date, cache
         entry = cache.load(key, today) if cache and key else None
         if entry is not None:
             ready[rank] = _relabel(entry.ingested, item, rank)
-    jobs = [(item, rank, max_bytes, today) for rank, item in enumerate(items) if rank not in ready]
-    computed = _computed(jobs, workers)
-    for rank, (item, key) in enumerate(zip(items, keys)):
-        if rank in ready:
-            yield ready.pop(rank)
-            continue
-        entry = next(computed)
-        if cache and key:
-            cache.store(key, entry)
-        yield entry.ingested
+    todo = [rank for rank in range(len(items)) if rank not in ready]
+    computed = _computed([(items[rank], rank, max_bytes, today) for rank in todo], [keys[rank] for rank in todo],
+                         cache, workers)
+    for rank in range(len(items)):
+        yield ready.pop(rank) if rank in ready else next(computed).ingested

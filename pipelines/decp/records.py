@@ -39,12 +39,23 @@ class RecordRejected(Exception):
         self.identifiant = identifiant
 
 
+def _maybe_padded_key(record: dict) -> bool:
+    """False when no key holds any whitespace (so none is padded); one C-level split instead of a Python loop."""
+    try:
+        joined = "\x00".join(record)
+    except TypeError:  # a key that is not text: take the slow path
+        return True
+    return joined.split() != [joined]
+
+
 def get(record: dict, *names: str) -> object:
     """First present value among ``names``; keys are also matched after stripping (``"nom "`` exists)."""
     for name in names:
         value = record.get(name)
         if not is_missing(value):
             return value
+    if not _maybe_padded_key(record):
+        return None  # stripping would change no key: the names were looked up already
     stripped = None
     for name in names:
         if stripped is None:

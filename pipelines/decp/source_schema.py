@@ -81,6 +81,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
+import orjson
 
 from .readers import CONCESSION, MARCHE, RawRecord, UnreadableRecord
 from .records import record_kind
@@ -119,6 +120,8 @@ KINDS = {
 OTHER_KIND = "schema_contrainte"
 RECORD_FIELD = "enregistrement"
 MAX_UNKNOWN_KEYS = 10
+# Field verdicts remembered per record schema (about 40 MB at most).
+MAX_REMEMBERED_VERDICTS = 200_000
 MAX_KEY_CHARS = 64  # per key: unknown keys come from the data
 # The 2024 format wraps each list item in a singular key ({"titulaires": [{"titulaire": {…}}]}), the 2019 one does
 # not: the wrapper is left out of codes so that both formats give the same code (titulaires_type_identifiant).
@@ -231,6 +234,10 @@ class RecordSchema:
         self.required: tuple[str, ...] = tuple(self.schema.get("required") or ())
         self.closed = self.schema.get("additionalProperties", True) is False
         self.decomposable = set(self.schema) <= _DECOMPOSABLE and self.schema.get("type", "object") == "object"
+        # Valid as a whole iff the required fields are there and each field is valid alone (extra keys being set
+        # aside, or allowed): then a field's verdict can be remembered for the values that come back.
+        self.by_field = self.decomposable and self.schema.get("additionalProperties", True) in (True, False)
+        self._verdicts: dict[tuple, bool] = {}
         self._whole_fast: Callable[[object], bool] | None = None
         self._whole_slow: jsonschema.protocols.Validator | None = None
         self._field_fast: dict[str, Callable[[object], bool]] = {}
@@ -278,7 +285,7 @@ class RecordSchema:
         unknown = record.keys() - self.properties.keys() if self.closed else ()
         known = {k: v for k, v in record.items() if k not in unknown} if unknown else record
         found = set(_unknown_codes(record, self.schema, ())) if unknown else set()
-        if self.is_valid(known):
+        if self._valid_by_fields(known) if self.by_field else self.is_valid(known):
             return tuple(sorted(found))
         found.update(make_code("required", (name,)) for name in self.required if name not in record)
         for key, value in record.items():
@@ -286,6 +293,33 @@ class RecordSchema:
                 found.update(self._field_codes(key, value))
         # The compiled validator and jsonschema disagreeing would be a bug of one of them: say so, don't drop it.
         return tuple(sorted(found)) or (make_code("$unknown", ()),)
+
+    def _valid_by_fields(self, record: dict) -> bool:
+        """The whole record's verdict from its fields' (by_field schemas), each remembered per distinct value:
+        a national file repeats its procedures, buyers, price types and considerations thousands of times."""
+        for name in self.required:
+            if name not in record:
+                return False
+        verdicts = self._verdicts
+        for key, value in record.items():
+            if key not in self.properties:
+                continue  # set aside (unknown keys of a closed schema) or allowed (open schema)
+            cls = value.__class__
+            if value is None or cls is str or cls is int or cls is float or cls is bool:
+                memo = (key, cls, value)  # the class too: 1, 1.0 and True are equal keys but not the same JSON
+            else:
+                try:
+                    memo = (key, orjson.dumps(value))
+                except TypeError:  # not plain JSON (an integer beyond 64 bits): no memo
+                    memo = None
+            verdict = verdicts.get(memo) if memo is not None else None
+            if verdict is None:
+                verdict = self._field_is_valid(key, value)
+                if memo is not None and len(verdicts) < MAX_REMEMBERED_VERDICTS:
+                    verdicts[memo] = verdict
+            if not verdict:
+                return False
+        return True
 
     def _field_is_valid(self, key: str, value: object) -> bool:
         validate = self._field_fast.get(key)

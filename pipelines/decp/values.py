@@ -34,9 +34,15 @@ _DATE_FR = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+_LONGEST_MISSING_TOKEN = max(len(token) for token in MISSING_TOKENS)
+
+
 def is_missing(value: object) -> bool:
     if value is None:
         return True
+    if value.__class__ is str and len(value) > _LONGEST_MISSING_TOKEN and not value[0].isspace() \
+            and not value[-1].isspace():
+        return False  # the common case, decided without stripping (casefold never shortens a text)
     if isinstance(value, float) and math.isnan(value):
         return True
     if isinstance(value, str) and value.strip().casefold() in MISSING_TOKENS:
