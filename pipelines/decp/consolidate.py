@@ -75,6 +75,9 @@ def consolidate(rows: list[dict], date_key: str, amount_key: str, label: str) ->
     kept: list[dict] = []
     rejected: list[dict] = []
     for uid, group in by_uid.items():
+        if len(group) == 1:  # one record, one contract (most uids): nothing to split, merge or reject
+            kept.append(group[0] | {"nb_versions_fusionnees": 1, "_fusions": []})
+            continue
         contracts = _split_contracts(group, date_key, amount_key)
         versions = []
         for records in contracts.values():
