@@ -7,6 +7,7 @@ deterministic and messy the way it says, and that the benchmark runs the CLI's c
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -86,7 +87,16 @@ def test_benchmark_run_equals_the_cli_publication(tmp_path, monkeypatch):
     assert sum(step["wall_s"] for step in result["steps"].values()) <= total * 1.01
     assert "total / floor" in pipeline_bench.table(result)
     assert pipeline_bench.check_equal(corpus, tmp_path / "bench-out") == []
-    grown = pipeline_bench.with_new_month(tmp_path, corpus, 300, 3)
-    assert len(pipeline_bench.corpus_files(grown)) == len(pipeline_bench.corpus_files(corpus)) + 1
-    added = pipeline_bench.run_one(grown, tmp_path / "grown-out")
-    assert added["records"] == 2300 and added["marches_publies"] > result["marches_publies"]
+
+
+
+def test_new_month_is_the_history_plus_one_file(tmp_path):
+    """What --incremental runs on (the run itself, on a cache, is tests/test_file_cache.py's subject)."""
+    corpus = pipeline_bench.ensure_corpus(tmp_path, 1200, "2024", 4)
+    grown = pipeline_bench.with_new_month(tmp_path, corpus, 300, 4)
+    history = pipeline_bench.corpus_files(corpus)
+    files = pipeline_bench.corpus_files(grown)
+    assert [p.name for p in files] == [p.name for p in history] + [pipeline_bench.NEW_MONTH]
+    assert all(p.resolve() == h.resolve() for p, h in zip(files, history))  # links, not copies
+    assert len(_records(grown / pipeline_bench.NEW_MONTH)) == 300
+    assert json.loads((grown / generate_decp.MANIFEST).read_text())["records"] == 1500
