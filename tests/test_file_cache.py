@@ -122,3 +122,15 @@ def test_parallel_reads_equal_sequential(tmp_path, counted_reads):
     for name in ("marches", "concessions", "rejets", "fichiers"):
         assert getattr(parallel, name) == getattr(sequential, name) == getattr(cached, name), name
     assert {type(r["_anomalies"]).__name__ for r in parallel.marches} == {"_Anomalies"}
+
+
+def test_entries_of_other_code_versions_are_dropped(tmp_path):
+    corpus = _corpus(tmp_path / "corpus")
+    stale = tmp_path / "cache" / ("0" * len(file_cache.code_version()))
+    stale.mkdir(parents=True)
+    (stale / "old.pickle").write_bytes(b"x")
+    unrelated = tmp_path / "cache" / "notes"
+    unrelated.mkdir()
+    ingest_files([corpus], 10**9, TODAY, cache_dir=tmp_path / "cache")
+    assert not stale.exists() and unrelated.exists()
+    assert len(list((tmp_path / "cache" / file_cache.code_version()).glob("*.pickle"))) == 3

@@ -8,7 +8,8 @@ against the day of the run (dates after a year from now are refused): an entry a
 refused, and is only reused on a day whose limit gives the same verdicts (values.DateWindow). Names that depend on
 the run (the file's path as given, its rank among the inputs) are set again on every use. So a run with one new
 month reads that month only, then consolidates and re-aggregates everything: the publication is the same as
-without the cache (tests/test_file_cache.py). Notice files (BOAMP, TED) are always read.
+without the cache (tests/test_file_cache.py). Notice files (BOAMP, TED) are always read. The folders of other code
+versions are removed when the cache is opened.
 
 Entries are pickles: the cache folder must be writable only by the operator, as the code itself is.
 
@@ -25,6 +26,7 @@ import hashlib
 import multiprocessing
 import os
 import pickle
+import shutil
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -92,6 +94,17 @@ class FileCache:
     def __init__(self, folder: Path):
         self.folder = Path(folder) / code_version()
 
+    def drop_other_versions(self) -> None:
+        """Entries of other code versions are never read again: removed, so the cache does not grow with every
+        change of the reading code."""
+        try:
+            others = [p for p in self.folder.parent.iterdir() if p.is_dir() and p.name != self.folder.name
+                      and len(p.name) == len(self.folder.name)]
+        except OSError:
+            return
+        for other in others:
+            shutil.rmtree(other, ignore_errors=True)
+
     def key(self, item: InputFile, max_bytes: int) -> str | None:
         """sha256-size of a DECP file the reader will read whole; None for what is not cached."""
         try:
@@ -154,6 +167,8 @@ def read_files(items: Iterable[InputFile], max_bytes: int, today: dt.date, cache
     """Each input's result, in input order."""
     items = list(items)
     cache = FileCache(cache_dir) if cache_dir is not None else None
+    if cache is not None:
+        cache.drop_other_versions()
     keys = [cache.key(item, max_bytes) if cache else None for item in items]
     ready: dict[int, Ingested] = {}
     for rank, (item, key) in enumerate(zip(items, keys)):
