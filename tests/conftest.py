@@ -10,6 +10,10 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# The reading cache (decp.file_cache) is keyed by file bytes and code version, not by what a test monkeypatches:
+# tests read every file afresh and never write data/cache/ in the checkout; the cache's own tests set a folder.
+os.environ["ACHATS_CACHE_DIR"] = "off"
+
 
 def real_data_dir() -> Path:
     return Path(os.environ.get("ACHATS_REAL_DATA", REPO_ROOT.parent / "shared" / "data" / "real")).resolve()
