@@ -46,6 +46,7 @@ dev: install
 	$(BIN)/dagster dev
 
 validate-defs: install
+	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/dagster definitions validate
 
 # Per source: last partition collected, its rows, failures since (the instance in DAGSTER_HOME).

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 
@@ -332,8 +333,10 @@ def test_status_without_an_instance_says_so(tmp_path, monkeypatch, capsys):
     assert "aucune instance Dagster" in capsys.readouterr().err
 
 
-def test_dagster_definitions_validate():
+def test_dagster_definitions_validate(tmp_path):
+    # DAGSTER_HOME set by the Makefile may not exist yet in a fresh clone: the command needs an existing folder.
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipelines.definitions"],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Validation successful" in result.stderr + result.stdout
