@@ -75,34 +75,32 @@ def _failed_runs(instance: dg.DagsterInstance, key: dg.AssetKey, since: float | 
 def asset_status(instance: dg.DagsterInstance, source: str, key: dg.AssetKey,
                  partitions_def: dg.PartitionsDefinition | None = None) -> AssetStatus:
     status = AssetStatus(source=source, asset=key.to_user_string())
-    last = None
+    # The most recent success of any partition: the unpartitioned asset's last materialisation, and the point
+    # after which failures are counted ("what went wrong since it last worked").
+    latest = instance.fetch_materializations(key, limit=1).records
+    last = latest[0] if latest else None
+    done: set[str] = set()
     if partitions_def is not None:
         done = instance.get_materialized_partitions(key)
         status.partitions_materialisees = len(done)
         status.partitions_total = partitions_def.get_num_partitions()
+        last = None
         if done:
             # Partition keys of daily and monthly definitions are ISO dates: the greatest is the latest in time.
             status.derniere_partition = max(done)
             found = instance.fetch_materializations(
                 dg.AssetRecordsFilter(asset_key=key, asset_partitions=[status.derniere_partition]), limit=1)
             last = found.records[0] if found.records else None
-    else:
-        found = instance.fetch_materializations(key, limit=1)
-        last = found.records[0] if found.records else None
-    # Failures are counted after the most recent success of any partition: "what went wrong since it last worked".
-    latest_success = instance.fetch_materializations(key, limit=1).records
-    since = latest_success[0].timestamp if latest_success else None
     if last is not None:
         status.lignes = _row_count(last)
         status.materialise_le = _iso(last.timestamp)
-    failures = _failed_runs(instance, key, since)
+    failures = _failed_runs(instance, key, latest[0].timestamp if latest else None)
     status.echecs_depuis = len(failures)
     if failures:
         newest = failures[0]
         status.dernier_echec_le = _iso(newest.end_time or newest.create_timestamp.timestamp())
         status.dernier_echec_run = newest.dagster_run.run_id
         status.dernier_echec_message = _failure_message(instance, newest.dagster_run.run_id)
-        done = instance.get_materialized_partitions(key) if partitions_def is not None else set()
         status.partitions_en_echec = sorted({p for r in failures if (p := _partition(r.dagster_run.tags))} - done)
     return status
 
