@@ -70,8 +70,15 @@ def departement(code: pd.Series, kind: pd.Series) -> pd.Series:
     return out
 
 
+# The columns the measures read: groups are cut from this narrow frame, not from the 60-column table.
+_USED = ("uid", "annee", "objet", "montant", "montant_aberrant", "innovant", "marche_innovant_declare",
+         "lieu_execution_code", "lieu_execution_type", "code_cpv", "acheteur_id", "acheteur_categorie",
+         "acheteur_categorie_source", "format_source") + BREAKDOWNS
+
+
 def _prepared(marches: pd.DataFrame) -> pd.DataFrame:
-    frame = marches[marches["annee"].notna()].copy()
+    used = [c for c in dict.fromkeys(_USED) if c in marches.columns]
+    frame = marches.loc[marches["annee"].notna(), used].copy()
     amount = pd.to_numeric(frame["montant"], errors="coerce")
     outlier = frame["montant_aberrant"].astype(bool) if "montant_aberrant" in frame else amount_outlier(amount)
     frame["_montant"] = amount.where(~outlier)  # the amount money measures use
