@@ -20,7 +20,10 @@ counted per year and scope in the quality panel.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .classify import METHOD_VERSION
 
@@ -85,6 +88,7 @@ def _prepared(marches: pd.DataFrame) -> pd.DataFrame:
     frame["_aberrant"] = outlier.to_numpy(dtype=bool)
     frame["_innovant"] = frame["innovant"].fillna(False).astype(bool)
     frame["_declare"] = frame["marche_innovant_declare"].astype("boolean")
+    frame["_a_objet"] = frame["objet"].notna().to_numpy(dtype=bool)
     frame["departement"] = departement(frame.get("lieu_execution_code", pd.Series(index=frame.index, dtype="string")),
                                        frame.get("lieu_execution_type", pd.Series(index=frame.index, dtype="string")))
     frame["division_cpv"] = frame["code_cpv"].astype("string").str.extract(r"^\s*(\d{2})", expand=False)
@@ -109,7 +113,7 @@ def _object_measures(rows: pd.DataFrame, declared: bool = True) -> list[dict]:
     money = rows["_montant"].notna()
     innovative = rows["_innovant"]
     measures = [
-        _share("part_nombre", "marches", innovative.sum(), total, rows["objet"].notna().sum(), total),
+        _share("part_nombre", "marches", innovative.sum(), total, rows["_a_objet"].sum(), total),
         _share("part_montant", "euros", rows.loc[innovative & money, "_montant"].sum(), rows.loc[money, "_montant"].sum(),
                money.sum(), total),
     ]
@@ -124,17 +128,40 @@ def _object_measures(rows: pd.DataFrame, declared: bool = True) -> list[dict]:
     return measures
 
 
-def _supplier_measures(rows: pd.DataFrame, suppliers: pd.DataFrame | None, innovative_smes: set[str] | None) -> list[dict]:
+def _supplier_facts(suppliers: pd.DataFrame | None, innovative_smes: set[str] | None) -> pd.DataFrame | None:
+    """Per contract with suppliers (sorted by uid): every supplier's size known, share of SMEs among its
+    suppliers and, with a list, share of innovative SMEs. Computed once for all scopes and years."""
+    if suppliers is None or suppliers.empty or "categorie_entreprise" not in suppliers:
+        return None
+    by_uid = suppliers["uid"]
+    facts = pd.DataFrame({
+        "known": suppliers["categorie_entreprise"].notna().groupby(by_uid).all(),
+        "pme": suppliers["categorie_entreprise"].eq("PME").groupby(by_uid).mean(),
+    })
+    if innovative_smes is not None:
+        ids = suppliers["titulaire_id"].astype("string").str.replace(r"\s", "", regex=True).str[:9]
+        facts["inn"] = pd.Series(ids.isin(innovative_smes).to_numpy(dtype=bool), index=suppliers.index) \
+            .groupby(by_uid).mean()
+    return facts
+
+
+def _in(values: pd.Series | pd.Index, allowed: pd.Series) -> np.ndarray:
+    # pyarrow's is_in: pandas' isin on Arrow strings loops in Python over large value sets (performance.md §3).
+    return pc.is_in(pa.array(values.astype("string").to_numpy(dtype=object, na_value=None), type=pa.string()),
+                    value_set=pa.array(allowed.dropna().astype("string").to_numpy(dtype=object),
+                                       type=pa.string())).to_numpy(zero_copy_only=False)
+
+
+def _supplier_measures(rows: pd.DataFrame, facts: pd.DataFrame | None, innovative_smes: set[str] | None) -> list[dict]:
     """Shares bought from SMEs (upper bound) and, when a list is configured, from innovative SMEs.
 
     A contract counts for an SME when at least one of its suppliers is one; its amount is split evenly between
     co-contractors (DECP gives no split), so the SME part of a joint award is its share of suppliers."""
     total = len(rows)
-    if suppliers is None or suppliers.empty or "categorie_entreprise" not in suppliers:
+    if facts is None:
         return []
-    links = suppliers[suppliers["uid"].isin(rows["uid"])]
-    known = links["categorie_entreprise"].notna().groupby(links["uid"]).all()
-    sme_share = links.assign(pme=links["categorie_entreprise"].eq("PME")).groupby("uid")["pme"].mean()
+    facts = facts[_in(facts.index, rows["uid"])]
+    known, sme_share = facts["known"], facts["pme"]
     money = rows.set_index("uid")["_montant"]
     known_uids = known[known].index
     covered_amount = money.reindex(known_uids).notna().sum()
@@ -146,8 +173,7 @@ def _supplier_measures(rows: pd.DataFrame, suppliers: pd.DataFrame | None, innov
         _share("part_montant_pme", "euros", sme_amount if denominator else 0.0, denominator, covered_amount, total),
     ]
     if innovative_smes is not None:
-        ids = links["titulaire_id"].astype("string").str.replace(r"\s", "", regex=True).str[:9]
-        flagged = links.assign(inn=ids.isin(innovative_smes).to_numpy(dtype=bool)).groupby("uid")["inn"].mean()
+        flagged = facts["inn"]
         measures += [
             _share("part_nombre", "marches", (flagged > 0).sum(), len(rows), len(flagged), total),
             _share("part_montant", "euros", (money.reindex(flagged.index) * flagged).sum(), money.sum(),
@@ -180,6 +206,7 @@ def compute_indicators(marches: pd.DataFrame, titulaires: pd.DataFrame | None = 
                        innovative_smes: set[str] | None = None) -> pd.DataFrame:
     """Every indicator row for the years present in ``marches`` (contracts without a year are not attributed)."""
     frame = _prepared(marches)
+    supplier_facts = _supplier_facts(titulaires, innovative_smes)
     records: list[dict] = []
     for scope, categories in SCOPES.items():
         in_scope = frame if categories is None else frame[frame["acheteur_categorie"].isin(categories)]
@@ -190,7 +217,7 @@ def compute_indicators(marches: pd.DataFrame, titulaires: pd.DataFrame | None = 
             for m in _object_measures(rows):
                 records.append({**base, "famille": "objet_innovant", "cible": TARGET_OBJECT, **m})
             supplier_target = TARGET_SUPPLIER_2027 if int(year) >= SUPPLIER_2027_FROM else TARGET_SUPPLIER_2020
-            for m in _supplier_measures(rows, titulaires, innovative_smes):
+            for m in _supplier_measures(rows, supplier_facts, innovative_smes):
                 records.append({**base, "famille": "fournisseur_innovant", "cible": supplier_target, **m})
             for m in _quality_measures(rows):
                 records.append({**base, "famille": "qualite_donnees", "cible": None, **m})
@@ -204,17 +231,19 @@ def compute_indicators(marches: pd.DataFrame, titulaires: pd.DataFrame | None = 
 
 def _breakdowns(rows: pd.DataFrame, base: dict) -> list[dict]:
     records = []
+    slim = rows[["_montant", "_innovant", "_a_objet"]]  # what _object_measures reads: groups cut cheaply
     for dimension in BREAKDOWNS:
         values = rows[dimension].astype("string")
-        for value, part in rows.groupby(values.fillna("non renseigne"), sort=True):
+        for value, part in slim.groupby(values.fillna("non renseigne"), sort=True):
             for m in _object_measures(part, declared=False):
                 records.append({**base, "ventilation": dimension, "modalite": str(value), "nb_marches": len(part),
                                 "famille": "objet_innovant", "cible": TARGET_OBJECT, **m})
     # Top buyers by innovative amount (only buyers with some innovative amount are ranked).
     money = rows["_montant"].notna()
     innovative_amount = rows[rows["_innovant"] & money].groupby("acheteur_id")["_montant"].sum()
+    by_buyer = slim.groupby(rows["acheteur_id"])
     for buyer in innovative_amount.sort_values(ascending=False, kind="stable").head(TOP_BUYERS).index:
-        part = rows[rows["acheteur_id"] == buyer]
+        part = by_buyer.get_group(buyer)
         for m in _object_measures(part, declared=False):
             records.append({**base, "ventilation": "acheteur", "modalite": str(buyer), "nb_marches": len(part),
                             "famille": "objet_innovant", "cible": TARGET_OBJECT, **m})
