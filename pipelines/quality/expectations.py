@@ -140,6 +140,11 @@ class _Gx:
         return self.validations[key]
 
 
+# Below this many rows a table's suite runs in one go: the fixed cost of a run (~5-10 ms, ~0.1 s per empty
+# table's group) outweighs what narrow frames save (measured: 8 small tables of a 200k run 3.4 s -> 0.9 s).
+_GROUP_MIN_ROWS = 20_000
+
+
 def _groups(suite: list[Rule]) -> list[list[Rule]]:
     """The suite's rules grouped by the columns they read, in suite order; each group runs on a frame of its
     columns only. GX's pandas engine filters the *whole* batch frame once per expectation (to drop nulls), so
@@ -232,7 +237,7 @@ def validate_table(name: str, frame: pd.DataFrame, context: Mapping[str, pd.Data
         # Table Schema patterns have groups; GX's str.contains warns about them, harmlessly.
         warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression")
         gx_state = _gx()
-        for group in _groups(active):
+        for group in (_groups(active) if len(data) >= _GROUP_MIN_ROWS else [active] if active else []):
             columns = [c for c in dict.fromkeys(c for r in group for c in r.gx_columns) if c in data.columns]
             validation = gx_state.validation(name, group)
             outcome = validation.run(
