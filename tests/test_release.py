@@ -453,6 +453,10 @@ def test_diff_tables_small_cases(tmp_path):
     assert diff_tables(before, after, []) == {"ajoutees": 2, "supprimees": 2, "modifiees": 0, "inchangees": 1}
     # "" and "NA" are values, not missing: a change between them is a change.
     assert diff_tables(csv("c.csv", "id,v\n1,\n"), csv("d.csv", "id,v\n1,NA\n"), ["id"])["modifiees"] == 1
+    # A value moved to the next column changes the row (values are joined with a separator before hashing); a
+    # quoted empty value is the empty value.
+    moved = diff_tables(csv("h.csv", "id,v,w\n1,ab,\n2,x,\n"), csv("i.csv", 'id,v,w\n1,a,b\n2,x,""\n'), ["id"])
+    assert moved == {"ajoutees": 0, "supprimees": 0, "modifiees": 1, "inchangees": 1}
     widened = csv("e.csv", "id,v,w\n1,a,x\n2,b,y\n3,c,z\n")
     result = diff_tables(csv("f.csv", "id,v\n1,a\n2,b\n3,c\n"), widened, ["id"])
     assert result == {"ajoutees": 0, "supprimees": 0, "modifiees": 0, "inchangees": 3, "colonnes_ajoutees": ["w"]}

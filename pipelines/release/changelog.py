@@ -2,7 +2,7 @@
 
 Rows are compared as text, as published (CSV read with ``dtype=str`` and no NA conversion), so "modifiée" means
 "a published value changed", whatever its type. Each row is reduced to a 64-bit hash while the CSV is read by
-chunks: a million-row table is compared without holding two copies of it in memory.
+blocks: a million-row table is compared without holding two copies of it in memory.
 
 ``releases.json`` (the machine-readable history, newest last) is the source of truth; ``CHANGELOG.md`` (newest
 first) is regenerated from it each time, so the two never disagree. Both are written atomically.
@@ -15,26 +15,39 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from ._files import atomic_write_text, inside, sha256_file
 from .archive import RELEASES_NAME
 from .sums import SUMS_NAME, read_sha256sums
 
 CHANGELOG_NAME = "CHANGELOG.md"
-CHUNK_ROWS = 200_000
+BLOCK_BYTES = 16 << 20  # a block of the CSV read at a time: a million-row table is not held twice in memory
 _HASH = "__empreinte_ligne__"
+_SEPARATOR = "\x1f"  # ASCII unit separator: never in published text, so joined rows differ when a value does
 
 
 def _read_hashed(path: Path, primary_key: list[str], columns: list[str]) -> pd.DataFrame:
-    """Primary-key columns plus one hash of ``columns`` per row, read by chunks."""
+    """Primary-key columns plus one hash of ``columns`` per row, read by blocks with Arrow's CSV reader (every
+    value as its text, quoted line breaks allowed): the row's values joined with a separator no published text
+    holds, then hashed."""
     parts = []
     try:
-        reader = pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=CHUNK_ROWS, usecols=columns)
-        for chunk in reader:
-            hashed = chunk[primary_key].copy() if primary_key else pd.DataFrame(index=chunk.index)
-            hashed[_HASH] = pd.util.hash_pandas_object(chunk[columns], index=False).to_numpy()
+        reader = pacsv.open_csv(
+            path, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},
+                                                 include_columns=columns, strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False))
+        for batch in reader:
+            joined = pc.binary_join_element_wise(*batch.columns, _SEPARATOR) if columns else \
+                pa.array([""] * batch.num_rows)
+            hashed = pd.DataFrame({c: batch.column(c).to_pandas() for c in primary_key})
+            hashed[_HASH] = pd.util.hash_array(joined.to_numpy(zero_copy_only=False), categorize=False)
             parts.append(hashed)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
+    except (OSError, ValueError, pa.ArrowException) as exc:
         raise ValueError(f"{path} : CSV illisible ({exc})") from exc
     if not parts:
         return pd.DataFrame({**{c: pd.Series(dtype=str) for c in primary_key}, _HASH: pd.Series(dtype="uint64")})
