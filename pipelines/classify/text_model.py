@@ -68,9 +68,7 @@ class TextModel:
         raw = pd.Series(texts, dtype=object) if not isinstance(texts, pd.Series) else texts.astype(object)
         # Texts repeat (lots of one operation, republications): normalise and score each distinct one once.
         raw_codes, raw_uniques = pd.factorize(raw, sort=False, use_na_sentinel=True)
-        normalised = pd.Series([keywords.normalise(t) for t in raw_uniques] + [""], dtype=object)
-        norm_codes, norm_uniques = pd.factorize(normalised, sort=False)
-        scores = self._score_unique(list(norm_uniques))[norm_codes]
+        scores = self._score_unique(list(raw_uniques) + [""])
         return scores[raw_codes]  # code -1 (missing text) picks the appended "" entry
 
     def _score_unique(self, texts: list[str]) -> np.ndarray:
@@ -136,7 +134,8 @@ class TextModel:
 
 def _score_chunk(vocabulary: dict[str, int], idf: np.ndarray, coef: np.ndarray, intercept: float,
                  texts: list[str]) -> np.ndarray:
+    """Scores of raw texts; normalised here, so that with two processes both cores share that work too."""
     vec = vectorizer(vocabulary)
     vec.idf_ = idf
-    matrix = vec.transform(texts)
+    matrix = vec.transform([keywords.normalise(t) for t in texts])
     return np.asarray(matrix @ coef, dtype=np.float64).ravel() + intercept
