@@ -86,11 +86,17 @@ def reject(fichier: str, motif: str, detail: str, position: int | None = None, i
     }
 
 
-def _normalize(raw, today: dt.date) -> tuple[str, dict]:
+def _kind(raw) -> str | None:
+    return record_kind(raw.kind, raw.data) if isinstance(raw.data, dict) else raw.kind
+
+
+def _normalize(raw, today: dt.date, kind: str | None = None) -> tuple[str, dict]:
+    """``kind``: the record's, if known already (``_kind``)."""
     if isinstance(raw.data, UnreadableRecord):
         raise RecordRejected(raw.data.motif, raw.data.detail, raw.data.identifiant)
     textual = not raw.format_source.endswith("-json")
-    kind = record_kind(raw.kind, raw.data) if isinstance(raw.data, dict) else raw.kind
+    if kind is None:
+        kind = _kind(raw)
     if kind == CONCESSION:
         return CONCESSION, normalize_concession(raw.data, today, textual)
     return "marche", normalize_marche(raw.data, today, textual)
@@ -118,23 +124,25 @@ def _ingest_notices(item: InputFile, max_bytes: int, report: dict, result: Inges
         report["avis"] += 1
 
 
-def _schema_check(raw, report: dict) -> source_schema.SchemaCheck | None:
-    """The official-schema codes of a JSON record, counted in the file's report (None: record not checked)."""
+def _schema_check(raw, report: dict) -> tuple[source_schema.SchemaCheck | None, str | None]:
+    """The official-schema codes of a JSON record, counted in the file's report (None: record not checked), and
+    the record's kind (``_kind``: both the check and the normaliser need it)."""
     try:
-        checked = source_schema.check(raw)
+        kind = _kind(raw)
+        checked = source_schema.check(raw, kind)
     except Exception:
         report["schema_non_verifies"] += 1  # the record is then rejected as enregistrement_invalide
         raise
     if checked is None:
         report["schema_non_verifies"] += 1
-        return None
+        return None, kind
     report["schema_verifies"] += 1
     if checked.codes:
         report["schema_non_conformes"] += 1
-    errors = report["schema_erreurs"]
-    for code in checked.codes:
-        errors[code] = errors.get(code, 0) + 1
-    return checked
+        errors = report["schema_erreurs"]
+        for code in checked.codes:
+            errors[code] = errors.get(code, 0) + 1
+    return checked, kind
 
 
 def _ingest_decp(item: InputFile, rank: int, max_bytes: int, today: dt.date, report: dict,
@@ -152,13 +160,14 @@ def _ingest_decp(item: InputFile, rank: int, max_bytes: int, today: dt.date, rep
 def _ingest_decp_records(item: InputFile, rank: int, max_bytes: int, today: dt.date, report: dict,
                          result: Ingested) -> None:
     name = item.name
+    source_file = _printable(item.path.name)
     for raw in read_records(item.path, max_bytes):
         report["format_source"] = raw.format_source
         report["lus"] += 1
         checked = None
         try:
-            checked = _schema_check(raw, report)
-            kind, row = _normalize(raw, today)
+            checked, kind = _schema_check(raw, report)
+            kind, row = _normalize(raw, today, kind)
         except RecordRejected as exc:
             result.rejets.append(reject(name, exc.motif, source_schema.with_codes(exc.detail, checked), raw.position,
                                         exc.identifiant, raw.format_source))
@@ -180,8 +189,11 @@ def _ingest_decp_records(item: InputFile, rank: int, max_bytes: int, today: dt.d
                 continue
             for code in checked.codes:
                 row["_anomalies"].add(source_schema.anomaly_code(code))
-        row.update(source_fichier=_printable(item.path.name), format_source=raw.format_source, _chemin=name,
-                   _rang_fichier=rank, _position=raw.position)
+        row["source_fichier"] = source_file
+        row["format_source"] = raw.format_source
+        row["_chemin"] = name
+        row["_rang_fichier"] = rank
+        row["_position"] = raw.position
         (result.concessions if kind == CONCESSION else result.marches).append(row)
         report["concessions" if kind == CONCESSION else "marches"] += 1
 

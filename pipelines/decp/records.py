@@ -7,10 +7,12 @@ modification and the set of anomaly codes. A record that cannot identify a contr
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 
 from .readers import CONCESSION, MARCHE, parse_embedded
 from .values import (
+    clean_label,
     clean_text,
     is_missing,
     parse_amount,
@@ -29,6 +31,9 @@ from .vocabulary import (
     normalize_price_type,
     normalize_procedure,
 )
+
+
+_UNKNOWN = object()
 
 
 class RecordRejected(Exception):
@@ -52,7 +57,7 @@ def get(record: dict, *names: str) -> object:
     """First present value among ``names``; keys are also matched after stripping (``"nom "`` exists)."""
     for name in names:
         value = record.get(name)
-        if not is_missing(value):
+        if value is not None and not is_missing(value):
             return value
     if not _maybe_padded_key(record):
         return None  # stripping would change no key: the names were looked up already
@@ -62,6 +67,15 @@ def get(record: dict, *names: str) -> object:
             stripped = {k.strip(): v for k, v in record.items() if isinstance(k, str)}
         value = stripped.get(name)
         if not is_missing(value):
+            return value
+    return None
+
+
+def _first(record: dict, names: tuple[str, ...]) -> object:
+    """``get`` for a record none of whose keys holds whitespace (``_maybe_padded_key`` said so once)."""
+    for name in names:
+        value = record.get(name)
+        if value is not None and not is_missing(value):
             return value
     return None
 
@@ -99,6 +113,11 @@ class _Anomalies(set):
             super().add(code)
 
     def note(self, pair: tuple) -> object:
+        if len(pair) == 2:  # (value, anomaly): every parser but one
+            value, anomaly = pair
+            if anomaly:
+                self.add(anomaly)
+            return value
         *values, anomaly = pair
         if anomaly:
             self.add(anomaly)
@@ -145,18 +164,80 @@ def _strings(value: object, wrappers: tuple[str, ...]) -> list[str]:
     return [text] if text else []
 
 
+def _not_embedded(text: str) -> bool:
+    head = text.lstrip()
+    return not head or head[0] not in "[{"
+
+
+def _labels(value: object, wrapper: str) -> list[str]:
+    """``_strings(value, (wrapper,))``, without the generic walk for the usual shapes (a list of texts, alone or
+    in its wrapper)."""
+    inner = value[wrapper] if value.__class__ is dict and wrapper in value else value
+    if inner.__class__ is list:
+        for text in inner:
+            if text.__class__ is not str or not _not_embedded(text):
+                break
+        else:
+            return [text for text in map(clean_label, inner) if text]
+    return _strings(value, (wrapper,))
+
+
 _PARTY_WRAPPERS = ("titulaire", "concessionnaire")
+_PARTY_FIELDS = frozenset({"id", "typeIdentifiant", "denominationSociale", "nom"})
+_PARTY_MEMO: dict[tuple, tuple | None] = {}
+MAX_REMEMBERED_PARTIES = 200_000
+
+
+def _party(party: dict) -> tuple[str | None, str | None, str | None] | None:
+    ident = parse_identifier(get(party, "id"))
+    name = clean_text(get(party, "denominationSociale", "nom"))
+    if ident is None and name is None:
+        return None
+    return ident, clean_label(get(party, "typeIdentifiant")), name
+
+
+def _plain_party(item: object) -> tuple[str | None, ...] | None:
+    """The raw (id, typeIdentifiant, denominationSociale, nom) of a list item of the usual shapes (a party, or a
+    party in its wrapper), all text or absent; None when the generic walk must decide."""
+    if item.__class__ is not dict:
+        return None
+    if len(item) == 1:
+        for wrapper in _PARTY_WRAPPERS:
+            if wrapper in item:
+                item = item[wrapper]
+                if item.__class__ is not dict:
+                    return None
+                break
+    if not item.keys() <= _PARTY_FIELDS:
+        return None
+    key = (item.get("id"), item.get("typeIdentifiant"), item.get("denominationSociale"), item.get("nom"))
+    for value in key:
+        if value is not None and value.__class__ is not str:
+            return None
+    return key
 
 
 def parties(value: object) -> list[tuple[str | None, str | None, str | None]]:
     """Suppliers as (id, typeIdentifiant, name), in published order, without empty entries."""
+    if value.__class__ is list:
+        # Lists of plain parties (nearly all): each party's tuple remembered, the walk below for anything else.
+        keys = [_plain_party(item) for item in value]
+        if None not in keys:
+            found = []
+            for key in keys:
+                party = _PARTY_MEMO.get(key, _UNKNOWN)
+                if party is _UNKNOWN:
+                    party = _party(dict(zip(("id", "typeIdentifiant", "denominationSociale", "nom"), key)))
+                    if len(_PARTY_MEMO) < MAX_REMEMBERED_PARTIES:
+                        _PARTY_MEMO[key] = party
+                if party is not None:
+                    found.append(party)
+            return found
     found = []
     for party in _items(value, _PARTY_WRAPPERS):
-        ident = parse_identifier(get(party, "id"))
-        name = clean_text(get(party, "denominationSociale", "nom"))
-        if ident is None and name is None:
-            continue
-        found.append((ident, clean_text(get(party, "typeIdentifiant")), name))
+        party = _party(party)
+        if party is not None:
+            found.append(party)
     return found
 
 
@@ -170,6 +251,8 @@ def _flat_party(record: dict, prefix: str) -> list[tuple[str | None, str | None,
 
 
 def modifications(value: object, anomalies: _Anomalies) -> list[dict]:
+    if value is None or value == []:
+        return []
     raw, was_text = parse_embedded(value)
     if was_text:
         anomalies.add("modifications_texte")
@@ -192,16 +275,24 @@ def modifications(value: object, anomalies: _Anomalies) -> list[dict]:
     return sorted(mods, key=lambda mod: (date(mod), number(mod) or 0))
 
 
-def _buyer(record: dict, key: str) -> tuple[str | None, str | None]:
+_FLAT_BUYER_KEYS = {key: ((f"{key}_id", f"{key}.id"), (f"{key}_nom", f"{key}.nom"))
+                     for key in ("acheteur", "autoriteConcedante")}
+
+
+def _buyer(record: dict, key: str, plain: bool = False) -> tuple[str | None, str | None]:
+    """``plain``: no key of the record holds whitespace (lookups need not strip them)."""
     buyer = record.get(key)
     buyer, _ = parse_embedded(buyer)
     if isinstance(buyer, dict):
         ident, name = get(buyer, "id"), get(buyer, "nom")
     else:
         ident, name = buyer if not isinstance(buyer, list) else None, None
-    ident = parse_identifier(ident if ident is not None else get(record, f"{key}_id", f"{key}.id"))
-    name = clean_text(name if name is not None else get(record, f"{key}_nom", f"{key}.nom"))
-    return ident, name
+    flat_id, flat_name = _FLAT_BUYER_KEYS.get(key) or ((f"{key}_id", f"{key}.id"), (f"{key}_nom", f"{key}.nom"))
+    if ident is None:
+        ident = _first(record, flat_id) if plain else get(record, *flat_id)
+    if name is None:
+        name = _first(record, flat_name) if plain else get(record, *flat_name)
+    return parse_identifier(ident), clean_label(name)
 
 
 def _contract_id(value: object) -> str | None:
@@ -212,15 +303,17 @@ def _contract_id(value: object) -> str | None:
     return clean_text(value)
 
 
-def _identity(record: dict, buyer_key: str, kind_label: str) -> tuple[str, str]:
-    contract_id = _contract_id(get(record, "id"))
-    buyer_id, _ = _buyer(record, buyer_key)
-    hint = _contract_id(get(record, "uid")) or contract_id
+def _identity(record: dict, buyer_key: str, kind_label: str, plain: bool = False
+              ) -> tuple[str, str, str | None]:
+    """(buyer id, contract id, buyer name)."""
+    contract_id = _contract_id(record.get("id") if plain else get(record, "id"))
+    buyer_id, buyer_name = _buyer(record, buyer_key, plain)
     if contract_id is None:
+        hint = _contract_id(get(record, "uid"))
         raise RecordRejected("identifiant_manquant", f"{kind_label} sans identifiant (`id` vide)", hint)
     if buyer_id is None:
         raise RecordRejected("acheteur_manquant", f"{kind_label} sans SIRET d'acheteur", contract_id)
-    return buyer_id, contract_id
+    return buyer_id, contract_id, buyer_name
 
 
 # 50 years, the ceiling of the GX suite: longer is a typing error (days or an end year typed as months).
@@ -237,21 +330,23 @@ def _duration(value: object, anomalies: _Anomalies) -> int | None:
 
 def _location(record: dict, anomalies: _Anomalies) -> tuple[str | None, str | None]:
     place = _mapping(record.get("lieuExecution"), anomalies, "lieu_execution_texte")
-    code = clean_text(get(place, "code") if place else get(record, "lieuExecution.code", "lieuExecution_code"))
+    code = clean_label(get(place, "code") if place else get(record, "lieuExecution.code", "lieuExecution_code"))
     kind = get(place, "typeCode") if place else get(record, "lieuExecution.typeCode", "lieuExecution_typeCode")
     return code, anomalies.note(normalize_location_type(kind))
 
 
-def _start(record: object, buyer_key: str, label: str, textual: bool) -> tuple[_Anomalies, str, str, str | None]:
-    """Checks shared by contracts and concessions: an object, an id, a buyer (whose SIRET shape is noted)."""
+def _start(record: object, buyer_key: str, label: str, textual: bool
+           ) -> tuple[_Anomalies, str, str, str | None, bool]:
+    """Checks shared by contracts and concessions: an object, an id, a buyer (whose SIRET shape is noted); the last
+    item says whether the record's keys are plain (no whitespace: a field is then looked up by its name only)."""
     if not isinstance(record, dict):
         raise RecordRejected("enregistrement_non_objet", f"enregistrement de type {type(record).__name__}, objet attendu")
+    plain = not _maybe_padded_key(record)
     notes = _Anomalies(textual)
-    buyer_id, contract_id = _identity(record, buyer_key, label)
-    _, buyer_name = _buyer(record, buyer_key)
+    buyer_id, contract_id, buyer_name = _identity(record, buyer_key, label, plain)
     if not (len(buyer_id) == 14 and buyer_id.isdigit()):
         notes.add("acheteur_siret_invalide")
-    return notes, buyer_id, contract_id, buyer_name
+    return notes, buyer_id, contract_id, buyer_name, plain
 
 
 def _apply(mods: list[dict], amount_key: str, amount: float | None, duration: int | None, notes: _Anomalies,
@@ -269,23 +364,30 @@ def _apply(mods: list[dict], amount_key: str, amount: float | None, duration: in
     return amount, duration, last_modification
 
 
+_DECLARED = ("marcheInnovant", "marchesInnovant")  # DUME exports spell it with an s
+_CPV_KEYS = ("codeCPV", "code_cpv")
+
+
 def normalize_marche(record: object, today: dt.date, textual: bool = False) -> dict:
     """``textual``: the source format has no types (XML, CSV), so text values are not anomalies."""
-    notes, buyer_id, contract_id, buyer_name = _start(record, "acheteur", "marché", textual)
+    notes, buyer_id, contract_id, buyer_name, plain = _start(record, "acheteur", "marché", textual)
+    # Every parser below takes a missing value ("NC", [], NaN…) as None, as ``get`` would have returned it: on a
+    # plain record, a field is read with the dict's own lookup (``get`` only strips padded keys).
+    field = record.get if plain else functools.partial(get, record)
 
     nature, implied_technique, nature_note = normalize_nature(record.get("nature"))
     if nature_note:
         notes.add(nature_note)
-    techniques = _strings(record.get("techniques", record.get("technique")), ("technique",))
+    techniques = _labels(record.get("techniques", record.get("technique")), "technique")
     if implied_technique:
         techniques.insert(0, implied_technique)
     techniques = list(dict.fromkeys(t for t in techniques if t.casefold() != "sans objet"))
 
-    price_form, implied_price_type, price_note = normalize_price_form(get(record, "formePrix"))
+    price_form, implied_price_type, price_note = normalize_price_form(field("formePrix"))
     if price_note:
         notes.add(price_note)
     price_types = [implied_price_type] if implied_price_type else []
-    for text in _strings(record.get("typesPrix", record.get("typePrix")), ("typePrix",)):
+    for text in _labels(record.get("typesPrix", record.get("typePrix")), "typePrix"):
         canonical = normalize_price_type(text)
         if canonical is None:
             notes.add("type_prix_inconnu")
@@ -293,39 +395,42 @@ def normalize_marche(record: object, today: dt.date, textual: bool = False) -> d
             price_types.append(canonical)
 
     suppliers = parties(record.get("titulaires")) or _flat_party(record, "titulaire")
-    initial_amount = notes.note(parse_amount(get(record, "montant")))
+    initial_amount = notes.note(parse_amount(field("montant")))
     amount = initial_amount
-    initial_duration = _duration(get(record, "dureeMois"), notes)
+    initial_duration = _duration(field("dureeMois"), notes)
     duration = initial_duration
     mods = modifications(record.get("modifications"), notes)
-    amount, duration, last_modification = _apply(mods, "montant", amount, duration, notes, today)
+    if mods:
+        amount, duration, last_modification = _apply(mods, "montant", amount, duration, notes, today)
+    else:
+        last_modification = None
     for mod in mods:
         suppliers = parties(mod.get("titulaires")) or suppliers
 
     location_code, location_type = _location(record, notes)
-    declared = get(record, "marcheInnovant", "marchesInnovant")  # DUME exports spell it with an s
+    declared = _first(record, _DECLARED) if plain else get(record, *_DECLARED)
     return {
         "uid": buyer_id + contract_id,
         "id": contract_id,
         "acheteur_id": buyer_id,
         "acheteur_nom": buyer_name,
-        "objet": clean_text(get(record, "objet")),
-        "code_cpv": notes.note(parse_cpv(get(record, "codeCPV", "code_cpv"))),
-        "procedure": notes.note(normalize_procedure(get(record, "procedure"))),
+        "objet": clean_text(field("objet")),
+        "code_cpv": notes.note(parse_cpv(_first(record, _CPV_KEYS) if plain else get(record, *_CPV_KEYS))),
+        "procedure": notes.note(normalize_procedure(field("procedure"))),
         "nature": nature,
         "techniques": "|".join(techniques) or None,
         "montant": amount,
         "montant_initial": initial_amount,
-        "date_notification": notes.note(parse_date(get(record, "dateNotification"), today)),
+        "date_notification": notes.note(parse_date(field("dateNotification"), today)),
         "duree_mois": duration,
-        "date_publication_donnees": notes.note(parse_date(get(record, "datePublicationDonnees"), today)),
+        "date_publication_donnees": notes.note(parse_date(field("datePublicationDonnees"), today)),
         "lieu_execution_code": location_code,
         "lieu_execution_type": location_type,
         "forme_prix": price_form,
         "types_prix": "|".join(price_types) or None,
-        "ccag": clean_text(get(record, "ccag")),
-        "offres_recues": notes.note(parse_int(get(record, "offresRecues"))),
-        "id_accord_cadre": clean_text(get(record, "idAccordCadre")),
+        "ccag": clean_label(field("ccag")),
+        "offres_recues": notes.note(parse_int(field("offresRecues"))),
+        "id_accord_cadre": clean_text(field("idAccordCadre")),
         "marche_innovant_declare": notes.note(parse_bool(declared)),
         "nb_modifications": len(mods),
         "_titulaires": suppliers,
@@ -335,7 +440,7 @@ def normalize_marche(record: object, today: dt.date, textual: bool = False) -> d
 
 
 def normalize_concession(record: object, today: dt.date, textual: bool = False) -> dict:
-    notes, authority_id, contract_id, authority_name = _start(record, "autoriteConcedante", "concession", textual)
+    notes, authority_id, contract_id, authority_name, _ = _start(record, "autoriteConcedante", "concession", textual)
     value = notes.note(parse_amount(get(record, "valeurGlobale")))
     subsidy = notes.note(parse_amount(get(record, "montantSubventionPublique"), allow_zero=True))
     duration = _duration(get(record, "dureeMois"), notes)

@@ -120,8 +120,12 @@ KINDS = {
 OTHER_KIND = "schema_contrainte"
 RECORD_FIELD = "enregistrement"
 MAX_UNKNOWN_KEYS = 10
-# Field verdicts remembered per record schema (about 40 MB at most).
-MAX_REMEMBERED_VERDICTS = 200_000
+# Field verdicts remembered per field of a record schema (about 40 MB at most in all).
+MAX_REMEMBERED_VERDICTS = 50_000
+# A text or number field with this many distinct values in its first 2 * MEMO_TRIAL records (ids, objects,
+# amounts: mostly new values) is validated directly: its compiled check costs less than a memo that misses.
+MEMO_TRIAL = 2_000
+_DIRECT = None  # the memo of a field validated directly
 MAX_KEY_CHARS = 64  # per key: unknown keys come from the data
 # The 2024 format wraps each list item in a singular key ({"titulaires": [{"titulaire": {…}}]}), the 2019 one does
 # not: the wrapper is left out of codes so that both formats give the same code (titulaires_type_identifiant).
@@ -222,6 +226,9 @@ def _unknown_codes(instance: dict, schema: dict, path: tuple[str, ...]) -> Itera
         yield make_code("additionalProperties", (*path, "autres"))
 
 
+_UNSET = object()
+
+
 class RecordSchema:
     """The schema of one record kind in one format version, with its compiled validators (built on first use)."""
 
@@ -237,7 +244,10 @@ class RecordSchema:
         # Valid as a whole iff the required fields are there and each field is valid alone (extra keys being set
         # aside, or allowed): then a field's verdict can be remembered for the values that come back.
         self.by_field = self.decomposable and self.schema.get("additionalProperties", True) in (True, False)
-        self._verdicts: dict[tuple, bool] = {}
+        # Per field: text, (class, scalar) or JSON bytes → verdict; _DIRECT for the fields validated directly.
+        self._verdicts: dict[str, dict | None] = {}
+        self._records = 0
+        self._checks: dict[tuple[str, ...], SchemaCheck] = {}
         self._whole_fast: Callable[[object], bool] | None = None
         self._whole_slow: jsonschema.protocols.Validator | None = None
         self._field_fast: dict[str, Callable[[object], bool]] = {}
@@ -300,26 +310,49 @@ class RecordSchema:
         for name in self.required:
             if name not in record:
                 return False
-        verdicts = self._verdicts
+        self._records += 1
+        properties, memos = self.properties, self._verdicts
         for key, value in record.items():
-            if key not in self.properties:
-                continue  # set aside (unknown keys of a closed schema) or allowed (open schema)
+            memo = memos.get(key, _UNSET)
+            if memo is _UNSET:
+                if key not in properties:
+                    continue  # set aside (unknown keys of a closed schema) or allowed (open schema)
+                memo = memos[key] = {}
             cls = value.__class__
-            if value is None or cls is str or cls is int or cls is float or cls is bool:
-                memo = (key, cls, value)  # the class too: 1, 1.0 and True are equal keys but not the same JSON
+            if memo is _DIRECT and (cls is str or cls is int or cls is float):
+                if not self._field_is_valid(key, value):
+                    return False
+                continue
+            if cls is str:
+                memo_key = value
+            elif value is None or cls is int or cls is float or cls is bool:
+                memo_key = (cls, value)  # the class too: 1, 1.0 and True are equal keys but not the same JSON
             else:
                 try:
-                    memo = (key, orjson.dumps(value))
+                    memo_key = orjson.dumps(value)
                 except TypeError:  # not plain JSON (an integer beyond 64 bits): no memo
-                    memo = None
-            verdict = verdicts.get(memo) if memo is not None else None
+                    memo_key = None
+            if memo is _DIRECT:
+                memo = None
+            verdict = memo.get(memo_key) if memo is not None and memo_key is not None else None
             if verdict is None:
                 verdict = self._field_is_valid(key, value)
-                if memo is not None and len(verdicts) < MAX_REMEMBERED_VERDICTS:
-                    verdicts[memo] = verdict
+                if memo is not None and memo_key is not None and len(memo) < MAX_REMEMBERED_VERDICTS:
+                    memo[memo_key] = verdict
+                    if len(memo) == MEMO_TRIAL and self._records <= 2 * MEMO_TRIAL and cls in (str, int, float):
+                        memos[key] = _DIRECT
             if not verdict:
                 return False
         return True
+
+    def outcome(self, kind: str, codes: tuple[str, ...]) -> SchemaCheck:
+        """One shared (frozen) SchemaCheck per distinct outcome: most records have the same few."""
+        found = self._checks.get(codes)
+        if found is None or found.kind != kind:
+            found = SchemaCheck(self.version, kind, codes)
+            if len(self._checks) < MAX_REMEMBERED_VERDICTS:
+                self._checks[codes] = found
+        return found
 
     def _field_is_valid(self, key: str, value: object) -> bool:
         validate = self._field_fast.get(key)
@@ -365,15 +398,20 @@ def schema_for(format_source: str | None, kind: str) -> RecordSchema | None:
     return None
 
 
-def check(raw: RawRecord) -> SchemaCheck | None:
-    """The schema codes of one raw record as read (before normalisation); None when it is not checked."""
+def check(raw: RawRecord, kind: str | None = None) -> SchemaCheck | None:
+    """The schema codes of one raw record as read (before normalisation); None when it is not checked.
+
+    ``kind``: the record's own (``records.record_kind``), when the caller knows it already."""
     if isinstance(raw.data, UnreadableRecord):
         return None
-    kind = record_kind(raw.kind, raw.data) if isinstance(raw.data, dict) else (raw.kind or MARCHE)
+    if isinstance(raw.data, dict):
+        kind = kind or record_kind(raw.kind, raw.data)
+    else:
+        kind = raw.kind or MARCHE
     schema = schema_for(raw.format_source, kind)
     if schema is None:
         return None
-    return SchemaCheck(schema.version, kind, schema.codes(raw.data))
+    return schema.outcome(kind, schema.codes(raw.data))
 
 
 def blocking_codes(result: SchemaCheck, row: dict) -> tuple[str, ...]:

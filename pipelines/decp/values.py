@@ -7,10 +7,11 @@ or was unusable, so the published row can say what was changed (the ``anomalies`
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 # Values publishers use for "unknown"; the MINEF consolidation keeps a literal "NC".
@@ -32,6 +33,33 @@ _NUMBER_CLEAN = re.compile(r"[\s\u00a0\u202f€]|eur(?:os?)?$", re.IGNORECASE)
 _DATE_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})")
 _DATE_FR = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CPV = re.compile(r"^\s*(\d{8})(?:\s*-\s*\d)?\s*$")
+_NOT_DIGIT = re.compile(r"\D")
+_IDENTIFIER_NOISE = re.compile(r"[\s\u00a0.]")
+# Distinct texts remembered per memoised parser: a national file repeats its buyers, dates, procedures and codes
+# thousands of times; past this many distinct values (objects, amounts are never memoised) new ones are not kept.
+MEMO_MAX_ENTRIES = 100_000
+_UNSET = object()
+
+
+def memoised_on_text(function: Callable[[object], object]) -> Callable[[object], object]:
+    """``function`` (pure, with an immutable result) remembered per text argument; other arguments go straight
+    through (1, 1.0 and True are equal keys that parsers must tell apart). The shared results also travel once
+    per pickle (file_cache), as one object referenced by every row."""
+    memo: dict[str, object] = {}
+
+    @functools.wraps(function)
+    def memoised(value: object) -> object:
+        if value.__class__ is not str:
+            return function(value)
+        result = memo.get(value, _UNSET)
+        if result is _UNSET:
+            result = function(value)
+            if len(memo) < MEMO_MAX_ENTRIES:
+                memo[value] = result
+        return result
+
+    return memoised
 
 
 _LONGEST_MISSING_TOKEN = max(len(token) for token in MISSING_TOKENS)
@@ -52,6 +80,11 @@ def is_missing(value: object) -> bool:
 
 def clean_text(value: object) -> str | None:
     """Text with control characters removed and whitespace folded; None when missing."""
+    if value.__class__ is str and len(value) > _LONGEST_MISSING_TOKEN and value.isprintable() \
+            and "  " not in value and value[0] != " " and value[-1] != " ":
+        # Already clean (most objects): printable means no control character and no whitespace but the plain
+        # space, which appears single and inside only; and it is too long to be a missing token.
+        return value
     if is_missing(value) or isinstance(value, (list, dict)):
         return None
     text = _CONTROL_CHARS.sub(" ", str(value))
@@ -59,6 +92,13 @@ def clean_text(value: object) -> str | None:
     return text or None
 
 
+@memoised_on_text
+def clean_label(value: object) -> str | None:
+    """clean_text for the fields of few distinct values (codes, labels, buyer names)."""
+    return clean_text(value)
+
+
+@memoised_on_text
 def fold(text: str) -> str:
     """Case-, accent- and apostrophe-insensitive key used to match vocabularies."""
     text = unicodedata.normalize("NFKD", text.replace("\u2019", "'").replace("`", "'"))
@@ -139,8 +179,26 @@ def parse_bool(value: object) -> tuple[bool | None, str | None]:
     return None, "booleen_invalide"
 
 
+_DATE_MEMO: dict[tuple[str, dt.date], tuple[dt.date | None, str | None]] = {}
+
+
 def parse_date(value: object, today: dt.date | None = None) -> tuple[dt.date | None, str | None]:
     """ISO date (time and timezone suffixes dropped) or French ``JJ/MM/AAAA``; implausible years are dropped."""
+    if today is None or value.__class__ is not str:
+        return _parse_date(value, today)
+    # Remembered per window watching the dates (and outside any window): each window still sees every date
+    # judged while it is open.
+    memo = _WINDOWS[-1].memo if _WINDOWS else _DATE_MEMO
+    key = (value, today)
+    result = memo.get(key)
+    if result is None:
+        result = _parse_date(value, today)
+        if len(memo) < MEMO_MAX_ENTRIES:
+            memo[key] = result
+    return result
+
+
+def _parse_date(value: object, today: dt.date | None) -> tuple[dt.date | None, str | None]:
     if is_missing(value):
         return None, None
     text = str(value).strip()
@@ -180,6 +238,14 @@ class DateWindow:
     def __init__(self) -> None:
         self.latest_kept: dt.date | None = None
         self.earliest_refused: dt.date | None = None
+        self.memo: dict[tuple[str, dt.date], tuple[dt.date | None, str | None]] = {}
+
+    def __getstate__(self) -> dict:
+        return {"latest_kept": self.latest_kept, "earliest_refused": self.earliest_refused}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+        self.__dict__.update(state)
 
     def saw(self, date: dt.date, refused: bool) -> None:
         if refused:
@@ -207,25 +273,27 @@ def watching_dates() -> Iterator[DateWindow]:
         _WINDOWS.pop()
 
 
+@memoised_on_text
 def parse_cpv(value: object) -> tuple[str | None, str | None]:
     """CPV code as 8 digits; the optional check digit (``45000000-7``) is dropped."""
     text = clean_text(value)
     if text is None:
         return None, None
-    digits = re.match(r"^\s*(\d{8})(?:\s*-\s*\d)?\s*$", text)
+    digits = _CPV.match(text)
     if digits:
         return digits.group(1), None
-    loose = re.sub(r"\D", "", text.split("-")[0])
+    loose = _NOT_DIGIT.sub("", text.split("-")[0])
     if len(loose) == 8:
         return loose, "cpv_reformate"
     return None, "cpv_invalide"
 
 
+@memoised_on_text
 def parse_identifier(value: object) -> str | None:
     """SIRET-like identifiers: spaces and dots removed; floats from spreadsheets (``2.159E13``) restored."""
     if is_missing(value) or isinstance(value, (list, dict, bool)):
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    text = re.sub(r"[\s\u00a0.]", "", str(value))
+    text = _IDENTIFIER_NOISE.sub("", str(value))
     return text or None

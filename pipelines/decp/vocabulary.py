@@ -2,11 +2,13 @@
 
 Sources: the official schemas (139bercy/format-commande-publique 1.5.0 and 2.0.3) and the variants listed in
 reference/decp.md §2.4: v1.4 procedure labels, AIFE upper-case values, missing apostrophes, typos.
+
+The mappings are remembered per text (values.memoised_on_text): a file repeats a handful of labels.
 """
 
 from __future__ import annotations
 
-from .values import clean_text, fold
+from .values import clean_text, fold, memoised_on_text
 
 PROCEDURES = (
     "Procédure adaptée",
@@ -66,6 +68,7 @@ def _procedure_key(text: str) -> str:
     return fold(text).replace("'", " ").replace("  ", " ")
 
 
+@memoised_on_text
 def normalize_procedure(value: object) -> tuple[str | None, str | None]:
     text = clean_text(value)
     if text is None:
@@ -78,6 +81,7 @@ def normalize_procedure(value: object) -> tuple[str | None, str | None]:
     return canonical, "procedure_libelle_ancien"
 
 
+@memoised_on_text
 def normalize_nature(value: object) -> tuple[str | None, str | None, str | None]:
     """Returns (nature, technique implied by a 2019 nature, anomaly)."""
     text = clean_text(value)
@@ -93,11 +97,13 @@ def normalize_nature(value: object) -> tuple[str | None, str | None, str | None]
     return None, None, "nature_inconnue"
 
 
+@memoised_on_text
 def is_concession_nature(value: object) -> bool:
     text = clean_text(value)
     return text is not None and fold(text) in _CONCESSION_NATURE_LOOKUP
 
 
+@memoised_on_text
 def normalize_concession_nature(value: object) -> tuple[str | None, str | None]:
     text = clean_text(value)
     if text is None:
@@ -108,6 +114,7 @@ def normalize_concession_nature(value: object) -> tuple[str | None, str | None]:
     return canonical, None if canonical == text else "nature_casse"
 
 
+@memoised_on_text
 def normalize_location_type(value: object) -> tuple[str | None, str | None]:
     text = clean_text(value)
     if text is None:
@@ -133,6 +140,7 @@ _PRICE_FORM_LOOKUP = {fold(v): v for v in PRICE_FORMS}
 _PRICE_TYPE_LOOKUP = {fold(v): v for v in PRICE_TYPES} | _PRICE_FORM_2019
 
 
+@memoised_on_text
 def normalize_price_form(value: object) -> tuple[str | None, str | None, str | None]:
     """Returns (formePrix 2024, price type implied by a 2019 formePrix, anomaly)."""
     text = clean_text(value)
@@ -147,5 +155,6 @@ def normalize_price_form(value: object) -> tuple[str | None, str | None, str | N
     return None, None, "forme_prix_inconnue"
 
 
+@memoised_on_text
 def normalize_price_type(value: str) -> str | None:
     return _PRICE_TYPE_LOOKUP.get(fold(value))
