@@ -128,9 +128,11 @@ def _object_measures(rows: pd.DataFrame, declared: bool = True) -> list[dict]:
     return measures
 
 
-def _supplier_facts(suppliers: pd.DataFrame | None, innovative_smes: set[str] | None) -> pd.DataFrame | None:
+def _supplier_facts(suppliers: pd.DataFrame | None, innovative_smes: set[str] | None,
+                    frame: pd.DataFrame) -> pd.DataFrame | None:
     """Per contract with suppliers (sorted by uid): every supplier's size known, share of SMEs among its
-    suppliers and, with a list, share of innovative SMEs. Computed once for all scopes and years."""
+    suppliers, with a list the share of innovative SMEs, and ``ligne``, the contract's row in ``frame`` (-1: none).
+    Computed once for all scopes and years; groups then select their contracts by row number, not by uid."""
     if suppliers is None or suppliers.empty or "categorie_entreprise" not in suppliers:
         return None
     by_uid = suppliers["uid"]
@@ -142,31 +144,38 @@ def _supplier_facts(suppliers: pd.DataFrame | None, innovative_smes: set[str] | 
         ids = suppliers["titulaire_id"].astype("string").str.replace(r"\s", "", regex=True).str[:9]
         facts["inn"] = pd.Series(ids.isin(innovative_smes).to_numpy(dtype=bool), index=suppliers.index) \
             .groupby(by_uid).mean()
+    # pyarrow's index_in: pandas' lookups on Arrow strings go through Python objects (performance.md §3).
+    rows = pc.index_in(_arrow_strings(facts.index), value_set=_arrow_strings(frame["uid"]))
+    facts["ligne"] = pc.fill_null(rows, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     return facts
 
 
-def _in(values: pd.Series | pd.Index, allowed: pd.Series) -> np.ndarray:
-    # pyarrow's is_in: pandas' isin on Arrow strings loops in Python over large value sets (performance.md §3).
-    return pc.is_in(pa.array(values.astype("string").to_numpy(dtype=object, na_value=None), type=pa.string()),
-                    value_set=pa.array(allowed.dropna().astype("string").to_numpy(dtype=object),
-                                       type=pa.string())).to_numpy(zero_copy_only=False)
+def _arrow_strings(values: pd.Series | pd.Index) -> pa.Array:
+    """The values' Arrow data (no conversion through Python objects, which cost seconds per million)."""
+    return pa.chunked_array([pa.array(values.astype("string").array)]).cast(pa.string()).combine_chunks()
 
 
 def _supplier_measures(rows: pd.DataFrame, facts: pd.DataFrame | None, innovative_smes: set[str] | None) -> list[dict]:
     """Shares bought from SMEs (upper bound) and, when a list is configured, from innovative SMEs.
 
     A contract counts for an SME when at least one of its suppliers is one; its amount is split evenly between
-    co-contractors (DECP gives no split), so the SME part of a joint award is its share of suppliers."""
+    co-contractors (DECP gives no split), so the SME part of a joint award is its share of suppliers.
+    ``rows``: contracts indexed by their row in the prepared frame (compute_indicators)."""
     total = len(rows)
     if facts is None:
         return []
-    facts = facts[_in(facts.index, rows["uid"])]
+    facts = facts[np.isin(facts["ligne"].to_numpy(), rows.index.to_numpy())]
     known, sme_share = facts["known"], facts["pme"]
-    money = rows.set_index("uid")["_montant"]
-    known_uids = known[known].index
-    covered_amount = money.reindex(known_uids).notna().sum()
-    sme_amount = (money.reindex(sme_share.index) * sme_share).sum()
-    denominator = money.reindex(known_uids).sum()
+
+    def money(selected: pd.DataFrame) -> pd.Series:
+        """Amounts of the selected contracts, by uid, in the facts' (uid) order."""
+        return pd.Series(rows["_montant"].reindex(selected["ligne"].to_numpy()).array, index=selected.index)
+
+    known_money = money(facts[known.to_numpy(dtype=bool)])
+    known_uids = known_money.index
+    covered_amount = known_money.notna().sum()
+    sme_amount = (money(facts) * sme_share).sum()
+    denominator = known_money.sum()
     measures = [
         _share("part_nombre_pme", "marches", (sme_share.reindex(known_uids) > 0).sum(), len(known_uids),
                len(known_uids), total),
@@ -176,8 +185,8 @@ def _supplier_measures(rows: pd.DataFrame, facts: pd.DataFrame | None, innovativ
         flagged = facts["inn"]
         measures += [
             _share("part_nombre", "marches", (flagged > 0).sum(), len(rows), len(flagged), total),
-            _share("part_montant", "euros", (money.reindex(flagged.index) * flagged).sum(), money.sum(),
-                   money.reindex(flagged.index).notna().sum(), total),
+            _share("part_montant", "euros", (money(facts) * flagged).sum(), rows["_montant"].sum(),
+                   money(facts).notna().sum(), total),
         ]
     return measures
 
@@ -206,7 +215,8 @@ def compute_indicators(marches: pd.DataFrame, titulaires: pd.DataFrame | None = 
                        innovative_smes: set[str] | None = None) -> pd.DataFrame:
     """Every indicator row for the years present in ``marches`` (contracts without a year are not attributed)."""
     frame = _prepared(marches)
-    supplier_facts = _supplier_facts(titulaires, innovative_smes)
+    frame.index = pd.RangeIndex(len(frame))  # row numbers: what groups and supplier facts are matched on
+    supplier_facts = _supplier_facts(titulaires, innovative_smes, frame)
     records: list[dict] = []
     for scope, categories in SCOPES.items():
         in_scope = frame if categories is None else frame[frame["acheteur_categorie"].isin(categories)]
