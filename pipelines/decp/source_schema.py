@@ -292,11 +292,12 @@ class RecordSchema:
             return () if self.is_valid(record) else self.reference_codes(record)
         # Unknown keys (the platforms' `_type`) are found by a set difference; the rest of the record is then
         # validated as if they were not there, so that they alone do not send it down the slow path.
-        unknown = record.keys() - self.properties.keys() if self.closed else ()
+        unknown = record.keys() - self.properties.keys() \
+            if self.closed and not record.keys() <= self.properties.keys() else ()
         known = {k: v for k, v in record.items() if k not in unknown} if unknown else record
         found = set(_unknown_codes(record, self.schema, ())) if unknown else set()
         if self._valid_by_fields(known) if self.by_field else self.is_valid(known):
-            return tuple(sorted(found))
+            return tuple(sorted(found)) if found else ()
         found.update(make_code("required", (name,)) for name in self.required if name not in record)
         for key, value in record.items():
             if key in self.properties and not self._field_is_valid(key, value):
@@ -387,8 +388,23 @@ def _load() -> dict[tuple[str, str], RecordSchema]:
 SCHEMAS = _load()
 
 
+_SCHEMA_FOR: dict[tuple[str | None, str], RecordSchema | None] = {}
+
+
 def schema_for(format_source: str | None, kind: str) -> RecordSchema | None:
     """The record schema for a JSON ``format_source``; None for the formats that are not checked."""
+    key = (format_source, kind)
+    try:
+        return _SCHEMA_FOR[key]
+    except KeyError:
+        pass
+    schema = _schema_for(format_source, kind)
+    if len(_SCHEMA_FOR) < 64:  # a handful of formats and kinds
+        _SCHEMA_FOR[key] = schema
+    return schema
+
+
+def _schema_for(format_source: str | None, kind: str) -> RecordSchema | None:
     text = format_source or ""
     if not text.endswith("-json"):
         return None
