@@ -251,9 +251,10 @@ def _breakdowns(rows: pd.DataFrame, base: dict) -> list[dict]:
     # Top buyers by innovative amount (only buyers with some innovative amount are ranked).
     money = rows["_montant"].notna()
     innovative_amount = rows[rows["_innovant"] & money].groupby("acheteur_id")["_montant"].sum()
-    by_buyer = slim.groupby(rows["acheteur_id"])
+    # Positions per buyer (groupby.get_group misses the only group of a one-row frame in pandas 3.1).
+    by_buyer = slim.groupby(rows["acheteur_id"]).indices
     for buyer in innovative_amount.sort_values(ascending=False, kind="stable").head(TOP_BUYERS).index:
-        part = by_buyer.get_group(buyer)
+        part = slim.iloc[by_buyer[buyer]]
         for m in _object_measures(part, declared=False):
             records.append({**base, "ventilation": "acheteur", "modalite": str(buyer), "nb_marches": len(part),
                             "famille": "objet_innovant", "cible": TARGET_OBJECT, **m})

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from . import settings
+from .background import Background
 from .cache import cache_dir
 from .classify import classify
 from .decp.consolidate import consolidate
@@ -131,10 +132,11 @@ def input_manifest(fichiers: list[dict]) -> list[dict]:
 
 
 def publish_tables(marches, titulaires, concessions, avis, indicateurs, references_table, rejets, qualite, fichiers,
-                   out_dir: Path, created: dt.datetime | None = None, steps: Steps = no_steps) -> list[PublishedFile]:
+                   out_dir: Path, created: dt.datetime | None = None, steps: Steps = no_steps,
+                   gate: Callable[[], None] | None = None) -> list[PublishedFile]:
     tables = {"marches": marches, "titulaires": titulaires, "concessions": concessions, "avis": avis,
               "indicateurs": indicateurs, "references": references_table, "rejets": rejets, "qualite": qualite}
-    return publish(tables, out_dir, input_manifest(fichiers), created, steps=steps)
+    return publish(tables, out_dir, input_manifest(fichiers), created, steps=steps, gate=gate)
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,23 @@ def run_from_files(paths: Iterable[str | Path], out_dir: Path, max_bytes: int | 
         gc.unfreeze()
 
 
+# From this many contracts the business rules run in a forked process beside the writing of the publication.
+BACKGROUND_CHECKS_MIN_ROWS = 50_000
+
+
+def _business_rules_gate(tables: dict[str, pd.DataFrame]) -> tuple[Background, Callable[[], None]]:
+    """The GX suites, started now (beside the caller when the tables are large); the returned gate raises
+    PublicationError on a blocking failure and is called before the publication is swapped in."""
+    pending = Background(quality_failures, tables, fork=len(tables["marches"]) >= BACKGROUND_CHECKS_MIN_ROWS)
+
+    def gate() -> None:
+        failures = pending.result()
+        if failures:
+            raise PublicationError("règles métier non respectées (Great Expectations) : " + " ; ".join(failures[:5]))
+
+    return pending, gate
+
+
 def _classify_validate_publish(normalized: Normalized, out_dir: Path, steps: Steps) -> RunSummary:
     with steps("classify"):
         marches = classify_marches(normalized.marches)
@@ -175,17 +194,18 @@ def _classify_validate_publish(normalized: Normalized, out_dir: Path, steps: Ste
         indicateurs = indicators(marches, normalized.titulaires)
         references_table = references(indicateurs, marches)
     with steps("validate"):
-        failures = quality_failures({
+        pending, gate = _business_rules_gate({
             "marches": marches, "titulaires": normalized.titulaires, "concessions": normalized.concessions,
             "avis": avis, "indicateurs": indicateurs, "references": references_table, "rejets": normalized.rejets,
             "qualite": normalized.qualite,
         })
-    if failures:
-        raise PublicationError("règles métier non respectées (Great Expectations) : " + " ; ".join(failures[:5]))
-    with steps("publish"):
-        files = publish_tables(marches, normalized.titulaires, normalized.concessions, avis, indicateurs,
-                               references_table, normalized.rejets, normalized.qualite, normalized.fichiers, out_dir,
-                               steps=steps)
+    try:
+        with steps("publish"):
+            files = publish_tables(marches, normalized.titulaires, normalized.concessions, avis, indicateurs,
+                                   references_table, normalized.rejets, normalized.qualite, normalized.fichiers,
+                                   out_dir, steps=steps, gate=gate)
+    finally:
+        pending.cancel()
     return RunSummary(files, len(marches), int(marches["innovant"].sum()), len(avis), int(avis["innovant"].sum()),
                       len(normalized.rejets), len(normalized.fichiers))
 

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,10 +259,13 @@ def _swap(staging: Path, out_dir: Path) -> None:
 
 
 def publish(tables: dict[str, pd.DataFrame], out_dir: Path, inputs: list[dict],
-            created: dt.datetime | None = None, steps: Steps = no_steps) -> list[PublishedFile]:
+            created: dt.datetime | None = None, steps: Steps = no_steps,
+            gate: Callable[[], None] | None = None) -> list[PublishedFile]:
     """Write, validate and swap in the publication; raise PublicationError leaving ``out_dir`` as it was.
 
     ``steps``: the run's step observer; the validation of the written files is its "validate" step.
+    ``gate``: called once the files are written and valid, before the swap; raising stops the publication (the
+    business rules, which may run beside the writing: pipeline._business_rules_gate).
     """
     out_dir = Path(out_dir).resolve()
     try:
@@ -287,6 +291,8 @@ def publish(tables: dict[str, pd.DataFrame], out_dir: Path, inputs: list[dict],
                                                   encoding="utf-8")
         with steps("validate"):
             _validate(staging, package)
+            if gate is not None:
+                gate()
         _write_report_and_catalog(tables, staging, files + extras, package, created)
         release.write_sha256sums(staging)
         _swap(staging, out_dir)

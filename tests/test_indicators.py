@@ -154,6 +154,20 @@ def test_supplier_family_uses_sme_sizes_and_the_configured_list():
     assert "part_montant" not in set(without_list.loc[without_list["famille"] == "fournisseur_innovant", "mesure"])
 
 
+def test_a_year_of_one_innovative_contract_ranks_its_buyer():
+    """Top buyers of a scope and year with a single contract (pandas' get_group misses that only group)."""
+    marches = pd.DataFrame({
+        "uid": ["a", "b"], "annee": [2024, 2025], "acheteur_categorie": ["etat", "collectivite"],
+        "acheteur_id": ["19000001800019", "21000002200017"], "objet": ["prototype", "x"], "montant": [5000.0, 900.0],
+        "innovant": [True, False], "marche_innovant_declare": [None, None], "code_cpv": ["73"] * 2,
+        "procedure": ["p"] * 2, "nature": ["Marché"] * 2, "format_source": ["decp-2024-json"] * 2,
+    })
+    out = compute_indicators(marches, None)
+    top = out[(out["ventilation"] == "acheteur") & (out["perimetre"] == "etat") & (out["mesure"] == "part_montant")]
+    assert top[["annee", "modalite", "numerateur", "nb_marches"]].values.tolist() == [[2024, "19000001800019",
+                                                                                         5000.0, 1]]
+
+
 def test_sirene_stock_when_present_decides_scope_and_supplier_size(tmp_path, monkeypatch):
     import pyarrow as pa
     import pyarrow.parquet as pq

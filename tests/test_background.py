@@ -1,0 +1,87 @@
+"""Work computed in a forked process beside the run (pipelines/background), and the business-rules gate of the
+CLI run that uses it: a blocking failure found in the child stops the publication as it did in-process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from pipelines import pipeline
+from pipelines.background import Background
+from pipelines.publish import PublicationError
+from pipelines.settings import sample_files
+
+PARENT = os.getpid()
+
+
+class NotPicklable:
+    """Arguments reach the child through the fork: pickling them would fail loudly."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def __reduce__(self):
+        raise TypeError("pickled")
+
+
+def _total_and_pid(data: NotPicklable) -> tuple[int, int]:
+    return sum(data.values), os.getpid()
+
+
+def _fails(message: str) -> None:
+    raise ValueError(message)
+
+
+def _dies_in_child() -> int:
+    if os.getpid() != PARENT:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return 42
+
+
+def _sleeps() -> None:
+    time.sleep(60)
+
+
+def test_value_computed_in_a_child_from_unpickled_arguments():
+    value, pid = Background(_total_and_pid, NotPicklable(list(range(1000)))).result()
+    assert value == 499500 and pid != os.getpid()
+
+
+def test_fork_false_computes_here():
+    value, pid = Background(_total_and_pid, NotPicklable([1, 2]), fork=False).result()
+    assert (value, pid) == (3, os.getpid())
+
+
+def test_the_child_exception_is_raised_by_result():
+    pending = Background(_fails, "règle cassée")
+    with pytest.raises(ValueError, match="règle cassée"):
+        pending.result()
+
+
+def test_a_child_killed_without_answer_is_computed_again_here():
+    assert Background(_dies_in_child).result() == 42
+
+
+def test_cancel_stops_the_child_without_waiting_for_it():
+    started = time.monotonic()
+    pending = Background(_sleeps)
+    pending.cancel()
+    assert time.monotonic() - started < 10
+    assert not pending._process.is_alive()
+
+
+@pytest.mark.parametrize("min_rows", [0, 10**9], ids=["fork", "ici"])
+def test_blocking_business_rule_stops_the_publication(tmp_path, monkeypatch, min_rows):
+    out = tmp_path / "publication"
+    pipeline.run_from_files(sample_files(), out)
+    before = (out / "data" / "marches.csv").read_bytes()
+    monkeypatch.setattr(pipeline, "BACKGROUND_CHECKS_MIN_ROWS", min_rows)
+    monkeypatch.setattr(pipeline, "quality_failures",
+                        lambda tables: [f"marches : {len(tables['marches'])} lignes, règle bloquante"])
+    with pytest.raises(PublicationError, match=r"règles métier non respectées .*marches : \d+ lignes, règle"):
+        pipeline.run_from_files(sample_files(), out)
+    assert (out / "data" / "marches.csv").read_bytes() == before
+    assert not list(tmp_path.glob(".publication.en-cours-*"))
