@@ -1,5 +1,6 @@
-"""Where the per-file reading cache lives (decp.file_cache): ACHATS_CACHE_DIR, default data/cache/ at the
-repository root (beside data/raw and data/sirene, out of git). ``ACHATS_CACHE_DIR=off`` reads every file every time.
+"""Where the run's caches live: the per-file reading cache (decp.file_cache) and the text-model logits of the last
+run (classify.logit_cache). ACHATS_CACHE_DIR, default data/cache/ at the repository root (beside data/raw and
+data/sirene, out of git). ``ACHATS_CACHE_DIR=off`` reads every file and scores every text every time.
 """
 
 from __future__ import annotations

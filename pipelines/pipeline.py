@@ -90,7 +90,8 @@ def _normalize(ingested: Ingested) -> Normalized:
 
 
 def _with_decision(frame: pd.DataFrame, table: str) -> pd.DataFrame:
-    decided = classify(frame)
+    folder = cache_dir()
+    decided = classify(frame, cache=(folder, table) if folder is not None else None)
     out = frame.copy()
     for column in CLASSIFICATION_COLUMNS:
         out[column] = decided[column]

@@ -113,12 +113,23 @@ def method_version() -> str:
     return model.facts.get("version_methode", "inconnue")
 
 
-def classify(df: pd.DataFrame, model: tuple[TextModel, Combination] | None = None) -> pd.DataFrame:
-    """`innovant`, `innovation_score`, `innovation_signaux` for each row of `df` (same index, same order)."""
+def classify(df: pd.DataFrame, model: tuple[TextModel, Combination] | None = None,
+             cache: tuple[Path, str] | None = None) -> pd.DataFrame:
+    """`innovant`, `innovation_score`, `innovation_signaux` for each row of `df` (same index, same order).
+
+    ``cache``: (folder, table name) where the shipped model's logits of the previous run are reused
+    (logit_cache); ignored with another ``model``."""
     text_model, combination = model or shipped_model()
     by_rules = rules.classify(df)
     objets = df["objet"] if "objet" in df.columns else pd.Series([None] * len(df), dtype=object)
-    text = text_model.logits(objets.reset_index(drop=True))
+    objets = objets.reset_index(drop=True)
+    if cache is not None and model is None:
+        from .logit_cache import cache_key, cached_logits
+
+        path = model_path()
+        text = cached_logits(text_model, objets, cache[0], cache_key(str(path), path.stat().st_mtime), cache[1])
+    else:
+        text = text_model.logits(objets)
     _, declared_false = rules.declared_flags(df)
     return combine(by_rules, text, combination, declared_false)
 

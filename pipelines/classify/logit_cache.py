@@ -1,0 +1,85 @@
+"""Text-model logits of the last run's texts, kept in the cache folder so that the next run scores only new texts.
+
+The text model is the costliest part of classifying (normalisation and TF-IDF over every distinct ``objet``, about
+30 µs a text); a daily or monthly run sees the same history again. The logits of the distinct texts of a run are
+written to ``<cache>/logits-<table>-<key>.parquet``, ``key`` digesting the model file and the code that turns a text into
+a logit (normalisation, tokenisation): another model or other code never reads them. Each run replaces the file
+with its own texts, so it does not grow with texts that left the history. Float64 values are stored exactly: a
+cached logit is the logit computed again (tests/test_logit_cache.py). ``ACHATS_CACHE_DIR=off`` scores every text.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..files import atomic_write_bytes
+from . import keywords, text_model
+from .text_model import TextModel
+
+PREFIX = "logits-"
+
+
+@functools.lru_cache(maxsize=8)
+def cache_key(model_file: str, model_mtime: float) -> str:
+    digest = hashlib.sha256(Path(model_file).read_bytes())
+    for module in (keywords, text_model):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _read(path: Path) -> pa.Table | None:
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException):
+        return None  # absent or damaged: every text is scored again
+    if table.schema.names != ["texte", "logit"] or not pa.types.is_string(table.schema.field("texte").type):
+        return None
+    return table
+
+
+def _write(path: Path, texts: pa.Array, logits: np.ndarray, stale_pattern: str) -> None:
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"texte": texts, "logit": pa.array(logits, type=pa.float64())}), buffer,
+                   compression="zstd")
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+        for stale in path.parent.glob(stale_pattern):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+    except OSError:
+        pass  # a cache that cannot be written only costs time at the next run
+
+
+def cached_logits(model: TextModel, texts: pd.Series, folder: Path, key: str, name: str) -> np.ndarray:
+    """``model.logits(texts)``, taking the logits of texts scored by the previous run from ``folder``; ``name``: the
+    table the texts come from (each table keeps its own file)."""
+    codes, uniques = pd.factorize(texts.astype(object), sort=False, use_na_sentinel=True)
+    if not all(isinstance(t, str) for t in uniques):  # the cache holds texts only
+        return model.logits(texts)
+    unique_texts = pa.array(list(uniques), type=pa.string())
+    path = Path(folder) / f"{PREFIX}{name}-{key}.parquet"
+    scores = np.empty(len(uniques) + 1, dtype=np.float64)
+    known = np.zeros(len(uniques), dtype=bool)
+    cached = _read(path)
+    if cached is not None and len(uniques):
+        positions = pc.index_in(unique_texts, value_set=cached.column("texte").combine_chunks())
+        known = positions.is_valid().to_numpy(zero_copy_only=False)
+        if known.any():
+            at = pc.drop_null(positions).to_numpy(zero_copy_only=False)
+            scores[:-1][known] = cached.column("logit").to_numpy()[at]
+    new = np.flatnonzero(~known)
+    scored = model.logits(pd.Series(list(uniques[new]) + [None], dtype=object))
+    scores[:-1][new] = scored[:-1]
+    scores[-1] = scored[-1]  # a missing text: the intercept alone
+    if len(new):
+        _write(path, unique_texts, scores[:-1], f"{PREFIX}{name}-*.parquet")
+    return scores[codes]  # code -1 (missing text) picks the last entry

@@ -1,0 +1,78 @@
+"""Text-model logits reused from the previous run (pipelines/classify/logit_cache): same values as scoring again,
+only new texts scored, nothing reused across models or from a damaged file, same publication with or without."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.classify.decision import shipped_model
+from pipelines.classify.logit_cache import cached_logits
+from pipelines.pipeline import run_from_files
+from pipelines.settings import sample_files
+
+TEXTS = ["Fourniture de papier", "Réalisation d'un prototype de capteur", None, "Fourniture de papier",
+         "Partenariat d'innovation pour un drone", "", "  Fourniture   de PAPIER ", "R&amp;D sur les batteries"]
+
+
+class Counting:
+    """The shipped model, counting the texts it is asked to score."""
+
+    def __init__(self, model):
+        self.model, self.scored = model, []
+
+    def logits(self, texts):
+        self.scored += list(texts)
+        return self.model.logits(texts)
+
+
+@pytest.fixture()
+def model():
+    return Counting(shipped_model()[0])
+
+
+def test_cached_logits_equal_scoring_again(tmp_path, model):
+    texts = pd.Series(TEXTS, dtype=object)
+    expected = model.model.logits(texts)
+    first = cached_logits(model, texts, tmp_path, "k1", "marches")
+    second = cached_logits(model, texts, tmp_path, "k1", "marches")
+    assert np.array_equal(first, expected) and np.array_equal(second, expected)
+    assert list((tmp_path).glob("logits-marches-k1.parquet"))
+
+
+def test_only_new_texts_are_scored(tmp_path, model):
+    cached_logits(model, pd.Series(TEXTS[:4], dtype=object), tmp_path, "k1", "marches")
+    model.scored.clear()
+    texts = pd.Series(TEXTS + ["Étude de faisabilité"], dtype=object)
+    out = cached_logits(model, texts, tmp_path, "k1", "marches")
+    assert [t for t in model.scored if t is not None] == [
+        "Partenariat d'innovation pour un drone", "", "  Fourniture   de PAPIER ", "R&amp;D sur les batteries",
+        "Étude de faisabilité"]
+    assert np.array_equal(out, model.model.logits(texts))
+
+
+def test_another_model_or_table_never_reads_them_and_a_damaged_file_is_scored_again(tmp_path, model):
+    texts = pd.Series(TEXTS, dtype=object)
+    cached_logits(model, texts, tmp_path, "k1", "marches")
+    model.scored.clear()
+    cached_logits(model, texts, tmp_path, "k1", "avis")
+    assert len([t for t in model.scored if t is not None]) == 6  # distinct texts of the other table
+    cached_logits(model, texts, tmp_path, "k2", "marches")
+    assert not (tmp_path / "logits-marches-k1.parquet").exists()  # another model's file removed
+    (tmp_path / "logits-marches-k2.parquet").write_bytes(b"PAR1 not parquet")
+    model.scored.clear()
+    assert np.array_equal(cached_logits(model, texts, tmp_path, "k2", "marches"), model.model.logits(texts))
+    assert len([t for t in model.scored if t is not None]) == 6
+
+
+def test_publication_is_the_same_with_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACHATS_CACHE_DIR", str(tmp_path / "cache"))
+    run_from_files(sample_files(), tmp_path / "first")
+    assert list((tmp_path / "cache").glob("logits-marches-*.parquet"))
+    run_from_files(sample_files(), tmp_path / "second")
+    monkeypatch.setenv("ACHATS_CACHE_DIR", "off")
+    run_from_files(sample_files(), tmp_path / "uncached")
+    for name in ("marches.csv", "avis.csv", "marches.parquet", "indicateurs.csv"):
+        data = {run: (tmp_path / run / "data" / name).read_bytes() for run in ("first", "second", "uncached")}
+        assert data["first"] == data["second"] == data["uncached"], name
