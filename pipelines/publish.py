@@ -294,7 +294,8 @@ def publish(tables: dict[str, pd.DataFrame], out_dir: Path, inputs: list[dict],
             if gate is not None:
                 gate()
         _write_report_and_catalog(tables, staging, files + extras, package, created)
-        release.write_sha256sums(staging)
+        # Digests of the files written here, already checked against their bytes (table_checks) for the tables.
+        release.write_sha256sums(staging, known={f.path: f.sha256 for f in files + extras})
         _swap(staging, out_dir)
     except OSError as exc:
         raise PublicationError(f"{out_dir} : écriture impossible ({exc.strerror or exc})") from exc
@@ -379,9 +380,11 @@ def _archive(out_dir: Path, created: dt.datetime) -> None:
     archive_root = out_dir / ARCHIVE
     try:
         previous = release.latest_snapshot(archive_root) if archive_root.is_dir() else None
-        listed = [relative for _, relative in release.read_sha256sums(out_dir)] + ["SHA256SUMS"]
+        sums = release.read_sha256sums(out_dir)
+        listed = [relative for _, relative in sums] + ["SHA256SUMS"]
         snapshot = release.archive_snapshot(out_dir, archive_root, created.date(), listed, previous=previous)
-        entry = release.release_manifest(out_dir, previous, None, snapshot.name, created)
+        entry = release.release_manifest(out_dir, previous, None, snapshot.name, created,
+                                         digests={relative: digest for digest, relative in sums})
         release.write_changelog(archive_root, entry)
     except (OSError, ValueError) as exc:
         raise PublicationError(f"{out_dir} : publication en place, mais archive datée impossible ({exc})") from exc

@@ -178,12 +178,14 @@ def _files_of(folder: Path, files: list[str] | None) -> list[str]:
 
 
 def release_manifest(folder: Path, previous_snapshot: Path | None, primary_keys: dict[str, list[str]] | None,
-                     version: str, date: dt.datetime | None = None, files: list[str] | None = None) -> dict:
+                     version: str, date: dt.datetime | None = None, files: list[str] | None = None,
+                     digests: dict[str, str] | None = None) -> dict:
     """The ``releases.json`` entry of the publication in ``folder`` (or its snapshot), named ``version``.
 
     ``previous_snapshot``: the previous snapshot folder, None for the first release. ``primary_keys``:
     ``{table: [columns]}``; None reads them from the datapackage's schemas. ``files``: relative paths to list
-    (default: those of SHA256SUMS, plus SHA256SUMS). ``date``: default now (UTC)."""
+    (default: those of SHA256SUMS, plus SHA256SUMS). ``date``: default now (UTC). ``digests``: sha256 already
+    known by relative path (the publisher's own SHA256SUMS), not computed again."""
     folder = Path(folder)
     previous = Path(previous_snapshot) if previous_snapshot is not None else None
     keys = primary_keys if primary_keys is not None else primary_keys_from_package(folder)
@@ -222,7 +224,8 @@ def release_manifest(folder: Path, previous_snapshot: Path | None, primary_keys:
         rows = csv_rows.get(relative)
         if rows is None and relative.endswith(".parquet"):
             rows = _parquet_rows(target)
-        listed.append({"path": relative, "sha256": sha256_file(target), "bytes": target.stat().st_size,
+        listed.append({"path": relative, "sha256": (digests or {}).get(relative) or sha256_file(target),
+                       "bytes": target.stat().st_size,
                        "rows": rows})
     when = date or dt.datetime.now(dt.timezone.utc)
     return {

@@ -39,13 +39,18 @@ def _listed(folder: Path, exclude_dirs: tuple[str, ...]) -> list[str]:
     return sorted(found)
 
 
-def write_sha256sums(folder: Path, exclude_dirs: tuple[str, ...] = ("archive",)) -> Path:
+def write_sha256sums(folder: Path, exclude_dirs: tuple[str, ...] = ("archive",),
+                     known: dict[str, str] | None = None) -> Path:
     """Write ``folder/SHA256SUMS`` for every file under ``folder`` except SHA256SUMS itself, symbolic links and
-    the top-level folders named in ``exclude_dirs``; return its path. Written atomically."""
+    the top-level folders named in ``exclude_dirs``; return its path. Written atomically. ``known``: digests the
+    caller computed from the bytes it wrote (relative path → sha256), not read again (a national table is
+    hundreds of MB)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} : dossier de publication introuvable")
-    lines = [f"{sha256_file(folder / relative)}  {relative}\n" for relative in _listed(folder, exclude_dirs)]
+    known = known or {}
+    lines = [f"{known.get(relative) or sha256_file(folder / relative)}  {relative}\n"
+             for relative in _listed(folder, exclude_dirs)]
     target = folder / SUMS_NAME
     atomic_write_text(target, "".join(lines))
     return target
