@@ -204,3 +204,27 @@ def test_untitled_lots_with_other_amounts_are_told_apart():
     kept, rejected = consolidate(_rows(_v2(objet="", montant=100), _v2(objet="", montant=250)),
                                  "date_notification", "montant_initial", "marché")
     assert len(kept) == 1 and [r["motif"] for r in rejected] == ["uid_en_collision"]
+
+
+def test_anomalies_travel_pickled_with_their_source_kind():
+    """Rows go through pickle (worker processes, reading cache): a row read from XML/CSV keeps ignoring the
+    JSON-only codes after the trip, and one read from JSON keeps them."""
+    import pickle
+
+    for textual in (False, True):
+        row = normalize_marche(_v2(montant="12000,50"), TODAY, textual=textual)
+        back = pickle.loads(pickle.dumps(row["_anomalies"], protocol=pickle.HIGHEST_PROTOCOL))
+        assert back == row["_anomalies"] and back.textual is textual
+        assert ("montant_texte" in back) is not textual
+        back.add("nombre_texte")
+        assert ("nombre_texte" in back) is not textual
+
+
+def test_repeated_values_give_the_same_rows_as_new_ones():
+    """Parsers remember the values they met (memoised per text): a record seen again parses the same."""
+    record = _v2(titulaires=[{"titulaire": {"typeIdentifiant": "SIRET", "id": "432 167 890 00012"}}],
+                 dateNotification="03/05/2024")
+    first, again = normalize_marche(record, TODAY), normalize_marche(dict(record), TODAY)
+    assert first == again and first["_anomalies"] == again["_anomalies"]
+    assert first["_titulaires"] == [("43216789000012", "SIRET", None)]
+    assert first["date_notification"] == dt.date(2024, 5, 3) and "date_format_fr" in first["_anomalies"]

@@ -100,13 +100,11 @@ _JSON_ONLY_ANOMALIES = frozenset({"montant_texte", "nombre_texte", "modification
 
 
 class _Anomalies(set):
-    def __init__(self, textual: bool):
-        super().__init__()
-        self.textual = textual
+    """The anomaly codes of a row read from JSON. No instance attribute (``textual`` is the class's): set's own
+    reduce pickles it at C speed, and rows travel between processes and to the cache by the million."""
 
-    def __reduce__(self):
-        # set's own reduce would call _Anomalies(list_of_codes): rows travel between processes and to the cache.
-        return _restore_anomalies, (self.textual, list(self))
+    __slots__ = ()
+    textual = False
 
     def add(self, code: str) -> None:
         if not (self.textual and code in _JSON_ONLY_ANOMALIES):
@@ -124,10 +122,11 @@ class _Anomalies(set):
         return values[0] if len(values) == 1 else tuple(values)
 
 
-def _restore_anomalies(textual: bool, codes: list[str]) -> _Anomalies:
-    notes = _Anomalies(textual)
-    set.update(notes, codes)
-    return notes
+class _TextualAnomalies(_Anomalies):
+    """The anomaly codes of a row read from XML or CSV, where every value is text."""
+
+    __slots__ = ()
+    textual = True
 
 
 def _mapping(value: object, anomalies: _Anomalies, code: str) -> dict:
@@ -342,7 +341,7 @@ def _start(record: object, buyer_key: str, label: str, textual: bool
     if not isinstance(record, dict):
         raise RecordRejected("enregistrement_non_objet", f"enregistrement de type {type(record).__name__}, objet attendu")
     plain = not _maybe_padded_key(record)
-    notes = _Anomalies(textual)
+    notes = _TextualAnomalies() if textual else _Anomalies()
     buyer_id, contract_id, buyer_name = _identity(record, buyer_key, label, plain)
     if not (len(buyer_id) == 14 and buyer_id.isdigit()):
         notes.add("acheteur_siret_invalide")

@@ -155,6 +155,8 @@ SCHEMA_INVALIDE = "schema_invalide"
 # Keywords of a record's (sub-)schema that the per-field decomposition reproduces exactly.
 _DECOMPOSABLE = frozenset({"title", "description", "type", "properties", "required", "additionalProperties",
                            "definitions", "$comment"})
+# Keywords of an array field whose one-item values are valid exactly when their item is (titulaires, modifications).
+_PLAIN_ARRAY = frozenset({"title", "description", "type", "items", "minItems", "uniqueItems", "$comment"})
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NOT_CODE = re.compile(r"[^a-z0-9_]+")
 
@@ -247,6 +249,14 @@ class RecordSchema:
         # Per field: text, (class, scalar) or JSON bytes → verdict; _DIRECT for the fields validated directly.
         self._verdicts: dict[str, dict | None] = {}
         self._records = 0
+        # Array fields whose one-item lists are judged by their item: most contracts have one supplier, and
+        # suppliers come back more often than lists of them.
+        self._item_schemas = {key: schema["items"] for key, schema in self.properties.items()
+                              if isinstance(schema, dict) and schema.keys() <= _PLAIN_ARRAY
+                              and schema.get("type") == "array" and isinstance(schema.get("items"), dict)
+                              and schema.get("minItems", 0) <= 1}
+        self._item_fast: dict[str, Callable[[object], bool]] = {}
+        self._item_verdicts: dict[tuple[str, bytes], bool] = {}
         self._checks: dict[tuple[str, ...], SchemaCheck] = {}
         self._whole_fast: Callable[[object], bool] | None = None
         self._whole_slow: jsonschema.protocols.Validator | None = None
@@ -324,6 +334,10 @@ class RecordSchema:
                 if not self._field_is_valid(key, value):
                     return False
                 continue
+            if cls is list and len(value) == 1 and key in self._item_schemas:
+                if not self._item_is_valid(key, value[0]):
+                    return False
+                continue
             if cls is str:
                 memo_key = value
             elif value is None or cls is int or cls is float or cls is bool:
@@ -345,6 +359,22 @@ class RecordSchema:
             if not verdict:
                 return False
         return True
+
+    def _item_is_valid(self, key: str, item: object) -> bool:
+        """A one-item list of a plain array field: valid when its item is (length and uniqueness hold)."""
+        try:
+            memo_key = (key, orjson.dumps(item))
+        except TypeError:  # not plain JSON (an integer beyond 64 bits): no memo
+            memo_key = None
+        verdict = self._item_verdicts.get(memo_key) if memo_key is not None else None
+        if verdict is None:
+            validate = self._item_fast.get(key)
+            if validate is None:
+                validate = self._item_fast[key] = self._fast(self._item_schemas[key])
+            verdict = validate(item)
+            if memo_key is not None and len(self._item_verdicts) < MAX_REMEMBERED_VERDICTS:
+                self._item_verdicts[memo_key] = verdict
+        return verdict
 
     def outcome(self, kind: str, codes: tuple[str, ...]) -> SchemaCheck:
         """One shared (frozen) SchemaCheck per distinct outcome: most records have the same few."""
