@@ -42,21 +42,28 @@ MEMO_MAX_ENTRIES = 100_000
 _UNSET = object()
 
 
-def memoised_on_text(function: Callable[[object], object]) -> Callable[[object], object]:
-    """``function`` (pure, with an immutable result) remembered per text argument; other arguments go straight
-    through (1, 1.0 and True are equal keys that parsers must tell apart). The shared results also travel once
-    per pickle (file_cache), as one object referenced by every row."""
+def memoised_on_text(function: Callable[[object], object], integers: bool = False) -> Callable[[object], object]:
+    """``function`` (pure, with an immutable result) remembered per text argument (and per integer one with
+    ``integers``, in a memo of its own); other arguments go straight through (1, 1.0 and True are equal keys that
+    parsers must tell apart). The shared results also travel once per pickle (file_cache), as one object
+    referenced by every row."""
     memo: dict[str, object] = {}
+    integer_memo: dict[int, object] = {}
 
     @functools.wraps(function)
     def memoised(value: object) -> object:
-        if value.__class__ is not str:
+        cls = value.__class__
+        if cls is str:
+            found = memo
+        elif cls is int and integers:
+            found = integer_memo
+        else:
             return function(value)
-        result = memo.get(value, _UNSET)
+        result = found.get(value, _UNSET)
         if result is _UNSET:
             result = function(value)
-            if len(memo) < MEMO_MAX_ENTRIES:
-                memo[value] = result
+            if len(found) < MEMO_MAX_ENTRIES:
+                found[value] = result
         return result
 
     return memoised
@@ -143,6 +150,7 @@ def parse_amount(value: object, allow_zero: bool = False) -> tuple[float | None,
     return amount, anomaly
 
 
+@functools.partial(memoised_on_text, integers=True)
 def parse_int(value: object) -> tuple[int | None, str | None]:
     """Whole number (durations, offer counts); fractional months are rounded up as the DECP rules require."""
     if is_missing(value) or isinstance(value, bool):
