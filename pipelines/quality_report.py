@@ -19,6 +19,7 @@ from collections import Counter
 import pandas as pd
 
 from .indicators import AMOUNT_MAX, AMOUNT_MIN
+from .tables import columns_of
 
 COLUMNS = ["source", "fichier", "format_source", "indicateur", "valeur", "unite", "detail"]
 ALL_FILES = "*"
@@ -34,8 +35,8 @@ def _source_of(format_source: object) -> str:
     return text.split("-", 1)[0] if text else "inconnue"
 
 
-def _dates(rows: list[dict], key: str) -> pd.Series:
-    return pd.to_datetime(pd.Series([str(r.get(key) or "")[:10] for r in rows], dtype="string"), errors="coerce",
+def _dates(values: list) -> pd.Series:
+    return pd.to_datetime(pd.Series([str(v or "")[:10] for v in values], dtype="string"), errors="coerce",
                           format="%Y-%m-%d")
 
 
@@ -62,9 +63,12 @@ def _contract_checks(rows: list[dict], today: dt.date) -> dict[str, int]:
     """decp-qualite indicators on the contracts kept from one file."""
     if not rows:
         return {}
-    amount = pd.to_numeric(pd.Series([r.get("montant") for r in rows], dtype="object"), errors="coerce")
-    notified = _dates(rows, "date_notification")
-    published = _dates(rows, "date_publication_donnees")
+    fields = [name if name != "titulaires_ids" else "_titulaires" for name in MISSING_FIELDS]
+    names = list(dict.fromkeys(["montant", "date_notification", "date_publication_donnees", *fields]))
+    column = dict(zip(names, columns_of(rows, names)))  # one pass over the rows
+    amount = pd.to_numeric(pd.Series(column["montant"], dtype="object"), errors="coerce")
+    notified = _dates(column["date_notification"])
+    published = _dates(column["date_publication_donnees"])
     limit = pd.Timestamp(today)
     delay = (published - notified).dt.days
     out = {
@@ -73,9 +77,8 @@ def _contract_checks(rows: list[dict], today: dt.date) -> dict[str, int]:
         f"publication_plus_{PUBLICATION_DELAY_DAYS}_jours": int((delay > PUBLICATION_DELAY_DAYS).sum()),
         "dates_futures": int(((notified > limit) | (published > limit)).sum()),
     }
-    for name in MISSING_FIELDS:
-        values = [r.get("_titulaires") if name == "titulaires_ids" else r.get(name) for r in rows]
-        out[f"manquant_{name}"] = sum(1 for v in values if _missing(v))
+    for name, field in zip(MISSING_FIELDS, fields):
+        out[f"manquant_{name}"] = sum(1 for v in column[field] if _missing(v))
     return out
 
 

@@ -4,6 +4,7 @@ CLI run that uses it: a blocking failure found in the child stops the publicatio
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 
@@ -73,10 +74,17 @@ def test_cancel_stops_the_child_without_waiting_for_it():
     assert not pending._process.is_alive()
 
 
-@pytest.mark.parametrize("min_rows", [0, 10**9], ids=["fork", "ici"])
-def test_blocking_business_rule_stops_the_publication(tmp_path, monkeypatch, min_rows):
-    out = tmp_path / "publication"
+@pytest.fixture(scope="module")
+def previous(tmp_path_factory):
+    out = tmp_path_factory.mktemp("precedente") / "publication"
     pipeline.run_from_files(sample_files(), out)
+    return out
+
+
+@pytest.mark.parametrize("min_rows", [0, 10**9], ids=["fork", "ici"])
+def test_blocking_business_rule_stops_the_publication(previous, tmp_path, monkeypatch, min_rows):
+    out = tmp_path / "publication"
+    shutil.copytree(previous, out)
     before = (out / "data" / "marches.csv").read_bytes()
     monkeypatch.setattr(pipeline, "BACKGROUND_CHECKS_MIN_ROWS", min_rows)
     monkeypatch.setattr(pipeline, "quality_failures",
