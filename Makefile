@@ -30,7 +30,7 @@ run-live: install
 	$(BIN)/achats-innovants run --out published
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # The classifier measured on the team's labelled set (real samples in ../shared/data/real or ACHATS_REAL_DATA).
 evaluate: install

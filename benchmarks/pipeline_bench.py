@@ -47,6 +47,11 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def children_peak_rss_bytes() -> int:
+    """Peak resident memory of the largest child process waited for (reading workers, business-rule checks)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+
+
 def cpu_seconds() -> float:
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
@@ -114,7 +119,8 @@ def run_one(corpus: Path, out: Path) -> dict:
         "records": manifest["records"], "format": manifest["format"], "seed": manifest["seed"],
         "distributions": manifest["distributions"], "files": len(files),
         "bytes": sum(p.stat().st_size for p in files), "marches_publies": summary.marches, "rejets": summary.rejets,
-        "steps": timer.figures, "total": {"wall_s": wall, "cpu_s": cpu, "peak_rss_bytes": peak_rss_bytes()},
+        "steps": timer.figures, "total": {"wall_s": wall, "cpu_s": cpu, "peak_rss_bytes": peak_rss_bytes(),
+                                          "children_peak_rss_bytes": children_peak_rss_bytes()},
         "orjson_floor_s": floor, "ratio_floor": wall / floor if floor else None,
     }
 
@@ -203,6 +209,9 @@ def table(result: dict) -> str:
     total = result["total"]
     lines.append(f"{'total':<10} {total['wall_s']:>8.2f} {total['cpu_s']:>8.2f} {_mb(total['peak_rss_bytes']):>12} "
                  f"{records / total['wall_s']:>10,.0f}")
+    if total.get("children_peak_rss_bytes"):
+        lines.append(f"largest child process (reading workers, business-rule checks): peak RSS "
+                     f"{_mb(total['children_peak_rss_bytes'])} MB (counting pages still shared with the parent)")
     lines.append(f"orjson floor (gc paused): {result['orjson_floor_s']:.2f} s; ratio total / floor: "
                  f"{result['ratio_floor']:.1f}")
     return "\n".join(lines)
