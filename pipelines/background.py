@@ -10,8 +10,14 @@ at once in this process: the result is the same either way.
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 from collections.abc import Callable
 from typing import Any
+
+
+# A child silent for this long is taken for stuck (a lock held by another thread of the parent at the fork, say):
+# it is stopped and the work done here. Far above the minutes the national checks take.
+TIMEOUT_S = 1800.0
 
 
 def _child(function: Callable[..., Any], args: tuple, connection) -> None:
@@ -20,21 +26,31 @@ def _child(function: Callable[..., Any], args: tuple, connection) -> None:
     except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
         outcome = ("error", exc)
     try:
-        connection.send(outcome)
-    except Exception as exc:  # noqa: BLE001 - an exception that does not pickle still says what happened
-        connection.send(("error", RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]} ({exc})")))
+        # Checked here: an exception that pickles but cannot be rebuilt would reach the parent as a TypeError.
+        connection.send_bytes(_round_trip(outcome))
+    except Exception as exc:  # noqa: BLE001 - whatever did not travel still says what happened
+        message = f"{type(outcome[1]).__name__}: {outcome[1]}" if outcome[0] == "error" else "résultat"
+        connection.send_bytes(pickle.dumps(("error", RuntimeError(f"{message} (non transmissible : {exc})"))))
     finally:
         connection.close()
+
+
+def _round_trip(outcome: tuple[str, Any]) -> bytes:
+    data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+    pickle.loads(data)
+    return data
 
 
 class Background:
     """``Background(function, *args, fork=True).result()``: ``function(*args)``, computed beside the caller.
 
-    ``fork=False`` computes it at once here. A child that dies (killed, out of memory) is not a verdict: the
-    function is then computed here, so a check is never skipped."""
+    ``fork=False`` computes it at once here. A child that dies (killed, out of memory), cannot be started, or
+    stays silent longer than ``timeout`` is not a verdict: the function is then computed here, so a check is
+    never skipped."""
 
-    def __init__(self, function: Callable[..., Any], *args: Any, fork: bool = True) -> None:
-        self._function, self._args = function, args
+    def __init__(self, function: Callable[..., Any], *args: Any, fork: bool = True,
+                 timeout: float = TIMEOUT_S) -> None:
+        self._function, self._args, self._timeout = function, args, timeout
         self._process = self._connection = None
         self._done = False
         self._outcome: tuple[str, Any] | None = None
@@ -43,9 +59,14 @@ class Background:
             self._connection, child_end = context.Pipe(duplex=False)
             # With fork, the target and its arguments are inherited, never pickled: the tables stay shared.
             self._process = context.Process(target=_child, args=(function, args, child_end), daemon=True)
-            self._process.start()
-            child_end.close()
-        else:
+            try:
+                self._process.start()
+            except OSError:  # no memory or process left for a child: the work is done here
+                self._process = None
+                self._connection.close()
+            finally:
+                child_end.close()
+        if self._process is None:
             self._compute_here()
 
     def _compute_here(self) -> None:
@@ -55,17 +76,24 @@ class Background:
             self._outcome = ("error", exc)
         self._done = True
 
+    def _receive(self) -> tuple[str, Any] | None:
+        """The child's outcome; None when it died, stayed silent too long or sent what cannot be read."""
+        try:
+            if not self._connection.poll(self._timeout):
+                return None
+            return pickle.loads(self._connection.recv_bytes())
+        except (EOFError, OSError, pickle.UnpicklingError):
+            return None
+
     def result(self) -> Any:
         """The function's value; its exception if it raised one."""
         if not self._done:
+            self._outcome = None
             try:
-                self._outcome = self._connection.recv()
-            except (EOFError, OSError):
-                self._outcome = None
-            finally:
-                self._connection.close()
-                self._process.join()
-            if self._outcome is None:  # the child died without an answer
+                self._outcome = self._receive()
+            finally:  # also on KeyboardInterrupt: no child is left behind
+                self._stop(grace=10.0 if self._outcome is not None else 0.0)
+            if self._outcome is None:
                 self._compute_here()
             self._done = True
         kind, value = self._outcome
@@ -73,11 +101,22 @@ class Background:
             raise value
         return value
 
+    def _stop(self, grace: float = 0.0) -> None:
+        """Wait ``grace`` seconds for the child to exit by itself (it has answered), then stop it."""
+        self._process.join(grace)
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._connection.close()
+
+    @property
+    def exitcode(self) -> int | None:
+        """The child's exit code once stopped (None: no child, or still running)."""
+        return self._process.exitcode if self._process is not None else None
+
     def cancel(self) -> None:
         """The run stopped before needing the result: the child is stopped, not waited for."""
         if self._process is not None and not self._done:
-            self._process.terminate()
-            self._process.join()
-            self._connection.close()
+            self._stop()
             self._done = True
             self._outcome = ("error", RuntimeError("calcul annulé"))

@@ -142,7 +142,8 @@ def _supplier_facts(suppliers: pd.DataFrame | None, innovative_smes: set[str] | 
     })
     if innovative_smes is not None:
         ids = suppliers["titulaire_id"].astype("string").str.replace(r"\s", "", regex=True).str[:9]
-        facts["inn"] = pd.Series(ids.isin(innovative_smes).to_numpy(dtype=bool), index=suppliers.index) \
+        listed = pc.is_in(_arrow_strings(ids), value_set=pa.array(sorted(innovative_smes), type=pa.string()))
+        facts["inn"] = pd.Series(pc.fill_null(listed, False).to_numpy(zero_copy_only=False), index=suppliers.index) \
             .groupby(by_uid).mean()
     # pyarrow's index_in: pandas' lookups on Arrow strings go through Python objects (performance.md §3).
     rows = pc.index_in(_arrow_strings(facts.index), value_set=_arrow_strings(frame["uid"]))

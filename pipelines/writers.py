@@ -62,15 +62,14 @@ def _plain_decimal(values: pa.ChunkedArray) -> pa.Array:
 
     Arrow writes the shortest round-trip digits, as numpy does, but switches to an exponent for large and small
     magnitudes: only those (rare) values are formatted again, positionally."""
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     text = pc.cast(values, pa.string())
     exponent = pc.fill_null(pc.match_substring(text, "e"), False)
     if not pc.any(exponent).as_py():
-        return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
-    floats = values.to_numpy(zero_copy_only=False)
-    fixed = text.to_pylist()
-    for i in np.flatnonzero(exponent.to_numpy(zero_copy_only=False)).tolist():
-        fixed[i] = np.format_float_positional(floats[i], trim="-")
-    return pa.array(fixed, type=pa.string())
+        return text
+    floats = values.filter(exponent).to_numpy(zero_copy_only=False)
+    fixed = pa.array([np.format_float_positional(v, trim="-") for v in floats], type=pa.string())
+    return pc.replace_with_mask(text, exponent, fixed)
 
 
 def write_csv(frame: pd.DataFrame, path: Path, table: str) -> None:

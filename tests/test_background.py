@@ -46,6 +46,12 @@ def _sleeps() -> None:
     time.sleep(60)
 
 
+def _sleeps_in_child() -> str:
+    if os.getpid() != PARENT:
+        time.sleep(60)
+    return "ici"
+
+
 def test_value_computed_in_a_child_from_unpickled_arguments():
     value, pid = Background(_total_and_pid, NotPicklable(list(range(1000)))).result()
     assert value == 499500 and pid != os.getpid()
@@ -63,7 +69,36 @@ def test_the_child_exception_is_raised_by_result():
 
 
 def test_a_child_killed_without_answer_is_computed_again_here():
-    assert Background(_dies_in_child).result() == 42
+    pending = Background(_dies_in_child)
+    assert pending.result() == 42
+    assert pending.exitcode == -signal.SIGKILL  # there was a child, and it died
+
+
+def test_a_silent_child_is_stopped_at_the_deadline_and_the_work_done_here():
+    started = time.monotonic()
+    pending = Background(_sleeps_in_child, timeout=1.0)
+    assert pending.result() == "ici"
+    assert time.monotonic() - started < 30 and pending.exitcode == -signal.SIGTERM
+
+
+class Unrebuildable(Exception):
+    def __init__(self, code, detail):
+        super().__init__(f"{code}: {detail}")
+
+
+def _raises_unrebuildable() -> None:
+    raise Unrebuildable(7, "détail")
+
+
+def test_an_exception_that_cannot_travel_still_says_what_happened():
+    with pytest.raises(RuntimeError, match="Unrebuildable: 7: détail"):
+        Background(_raises_unrebuildable).result()
+
+
+def test_business_rules_give_the_same_failures_in_a_child(tables_with_failures):
+    here = pipeline.quality_failures(tables_with_failures)
+    assert here and any("marches" in line for line in here)
+    assert Background(pipeline.quality_failures, tables_with_failures).result() == here
 
 
 def test_cancel_stops_the_child_without_waiting_for_it():
@@ -72,6 +107,17 @@ def test_cancel_stops_the_child_without_waiting_for_it():
     pending.cancel()
     assert time.monotonic() - started < 10
     assert not pending._process.is_alive()
+
+
+@pytest.fixture(scope="module")
+def tables_with_failures():
+    """The sample's tables with blocking faults: a duplicated contract, a score out of [0, 1]."""
+    normalized = pipeline.normalize(pipeline.ingest(sample_files()))
+    marches = pipeline.classify_marches(normalized.marches)
+    broken = marches.copy()
+    broken.loc[1, "uid"] = broken.loc[0, "uid"]
+    broken.loc[2, "innovation_score"] = 2.5
+    return {"marches": broken, "titulaires": normalized.titulaires, "rejets": normalized.rejets}
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.classify.decision import shipped_model
-from pipelines.classify.logit_cache import cached_logits
+from pipelines.classify.decision import classify, model_path, shipped_model
+from pipelines.classify.logit_cache import cache_key, cached_logits
 from pipelines.classify.text_model import TextModel
 from pipelines.pipeline import run_from_files
 from pipelines.settings import sample_files
@@ -80,3 +80,15 @@ def test_publication_is_the_same_with_the_cache(tmp_path, monkeypatch):
     assert scored and max(scored) == 1  # only the missing text's intercept was scored
     for name in ("marches.csv", "avis.csv", "marches.parquet", "indicateurs.csv"):
         assert (tmp_path / "first" / "data" / name).read_bytes() == (tmp_path / "second" / "data" / name).read_bytes()
+
+
+def test_the_key_names_the_model_as_loaded(tmp_path):
+    shipped = TextModel.load(model_path())
+    assert shipped.digest and cache_key(shipped.digest) == cache_key(TextModel.load(model_path()).digest)
+    other = TextModel(shipped.vocabulary, shipped.idf, shipped.coef, shipped.intercept + 0.5, shipped.facts)
+    other.save(tmp_path / "autre.json.gz")
+    assert cache_key(TextModel.load(tmp_path / "autre.json.gz").digest) != cache_key(shipped.digest)
+    # A model given by the caller (evaluation, training) is scored afresh, never cached.
+    frame = pd.DataFrame({"objet": TEXTS})
+    classify(frame, model=shipped_model(), cache=(tmp_path / "cache", "marches"))
+    assert not (tmp_path / "cache").exists()

@@ -457,6 +457,10 @@ def test_diff_tables_small_cases(tmp_path):
     # quoted empty value is the empty value.
     moved = diff_tables(csv("h.csv", "id,v,w\n1,ab,\n2,x,\n"), csv("i.csv", 'id,v,w\n1,a,b\n2,x,""\n'), ["id"])
     assert moved == {"ajoutees": 0, "supprimees": 0, "modifiees": 1, "inchangees": 1}
+    # Even when a value holds the separator itself (control characters do reach published cells).
+    tricky = diff_tables(csv("j.csv", "id,v,w\n1,x\x1fy,z\n2,\x1f\x1e,a\n"),
+                         csv("k.csv", "id,v,w\n1,x,y\x1fz\n2,\x1f\x1e,a\n"), ["id"])
+    assert tricky == {"ajoutees": 0, "supprimees": 0, "modifiees": 1, "inchangees": 1}
     widened = csv("e.csv", "id,v,w\n1,a,x\n2,b,y\n3,c,z\n")
     result = diff_tables(csv("f.csv", "id,v\n1,a\n2,b\n3,c\n"), widened, ["id"])
     assert result == {"ajoutees": 0, "supprimees": 0, "modifiees": 0, "inchangees": 3, "colonnes_ajoutees": ["w"]}

@@ -80,3 +80,13 @@ def test_empty_table():
     frame = conform(pd.DataFrame(), "marches")
     table = writers.to_arrow(frame, "marches")
     assert table.num_rows == 0 and table.schema.equals(writers.arrow_schema("marches"))
+
+
+def test_plain_decimal_equals_numpy_positional_formatting_on_random_values():
+    rng = np.random.default_rng(7)
+    values = np.concatenate([rng.lognormal(10, 4, 20_000), -rng.lognormal(3, 6, 20_000), rng.random(20_000),
+                             np.round(rng.lognormal(8, 2, 20_000), 2), 10.0 ** rng.integers(-12, 25, 2_000),
+                             [0.0, -0.0, np.inf, -np.inf, 5e-324, 1.7976931348623157e308]])
+    expected = [np.format_float_positional(v, trim="-") for v in values]
+    assert writers._plain_decimal(pa.chunked_array([pa.array(values[:50_000]), pa.array(values[50_000:])])) \
+        .to_pylist() == expected

@@ -123,11 +123,10 @@ def classify(df: pd.DataFrame, model: tuple[TextModel, Combination] | None = Non
     by_rules = rules.classify(df)
     objets = df["objet"] if "objet" in df.columns else pd.Series([None] * len(df), dtype=object)
     objets = objets.reset_index(drop=True)
-    if cache is not None and model is None:
+    if cache is not None and model is None and text_model.digest:
         from .logit_cache import cache_key, cached_logits
 
-        path = model_path()
-        text = cached_logits(text_model, objets, cache[0], cache_key(str(path), path.stat().st_mtime), cache[1])
+        text = cached_logits(text_model, objets, cache[0], cache_key(text_model.digest), cache[1])
     else:
         text = text_model.logits(objets)
     _, declared_false = rules.declared_flags(df)

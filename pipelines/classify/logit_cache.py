@@ -2,8 +2,9 @@
 
 The text model is the costliest part of classifying (normalisation and TF-IDF over every distinct ``objet``, about
 30 µs a text); a daily or monthly run sees the same history again. The logits of the distinct texts of a run are
-written to ``<cache>/logits-<table>-<key>.parquet``, ``key`` digesting the model file and the code that turns a text into
-a logit (normalisation, tokenisation): another model or other code never reads them. Each run replaces the file
+written to ``<cache>/logits-<table>-<key>.parquet``, ``key`` digesting the model file as loaded, the code that turns a
+text into a logit (normalisation, tokenisation) and the versions of the libraries and Unicode tables it runs on:
+another model, other code or another environment never reads them. Each run replaces the file
 with its own texts, so it does not grow with texts that left the history. Float64 values are stored exactly: a
 cached logit is the logit computed again (tests/test_logit_cache.py). ``ACHATS_CACHE_DIR=off`` scores every text.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import platform
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +32,17 @@ PREFIX = "logits-"
 
 
 @functools.lru_cache(maxsize=8)
-def cache_key(model_file: str, model_mtime: float) -> str:
-    digest = hashlib.sha256(Path(model_file).read_bytes())
+def cache_key(model_digest: str) -> str:
+    """The model's file (as loaded), the code turning a text into a logit and the libraries it runs on."""
+    import scipy
+    import sklearn
+
+    digest = hashlib.sha256(model_digest.encode())
     for module in (keywords, text_model):
         digest.update(Path(module.__file__).read_bytes())
+    for version in (sklearn.__version__, scipy.__version__, np.__version__, platform.python_version(),
+                    unicodedata.unidata_version):
+        digest.update(b"\0" + version.encode())
     return digest.hexdigest()[:16]
 
 

@@ -10,6 +10,7 @@ scikit-learn's analyzer is pure Python and holds the GIL.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -53,6 +54,8 @@ class TextModel:
     coef: np.ndarray
     intercept: float
     facts: dict = field(default_factory=dict)
+    # sha256 of the file the model was loaded from ("" for a model fitted in memory): names its cached logits.
+    digest: str = ""
 
     @classmethod
     def from_fitted(cls, fitted_vectorizer, classifier, facts: dict | None = None) -> TextModel:
@@ -79,8 +82,11 @@ class TextModel:
             # inherits the texts and the imported libraries instead of receiving pickles and importing again.
             half = len(texts) // 2
             other = Background(_score_chunk, *model, texts[half:])
-            mine = _score_chunk(*model, texts[:half])
-            return np.concatenate([mine, other.result()])
+            try:
+                mine = _score_chunk(*model, texts[:half])
+                return np.concatenate([mine, other.result()])
+            finally:
+                other.cancel()  # when this half failed: the child is not left running
         return _score_chunk(*model, texts)
 
     def to_dict(self) -> dict:
@@ -110,9 +116,9 @@ class TextModel:
     @classmethod
     def load(cls, path: Path) -> TextModel:
         try:
-            with gzip.open(path, "rt", encoding="utf-8") as handle:
-                data = json.load(handle)
-        except (OSError, ValueError) as exc:
+            raw = Path(path).read_bytes()
+            data = json.loads(gzip.decompress(raw).decode("utf-8"))
+        except (OSError, ValueError, EOFError) as exc:
             raise ValueError(f"{path} : modèle de texte illisible ({exc})") from exc
         if data.get("format") != "achats-innovants/modele-texte" or data.get("format_version") != 1:
             raise ValueError(f"{path} : format de modèle inconnu ({data.get('format')}, {data.get('format_version')})")
@@ -127,6 +133,7 @@ class TextModel:
             coef=np.asarray(data["coef"], dtype=np.float64),
             intercept=float(data["intercept"]),
             facts=data.get("facts", {}),
+            digest=hashlib.sha256(raw).hexdigest(),
         )
 
 

@@ -26,7 +26,10 @@ from .sums import SUMS_NAME, read_sha256sums
 CHANGELOG_NAME = "CHANGELOG.md"
 BLOCK_BYTES = 16 << 20  # a block of the CSV read at a time: a million-row table is not held twice in memory
 _HASH = "__empreinte_ligne__"
-_SEPARATOR = "\x1f"  # ASCII unit separator: never in published text, so joined rows differ when a value does
+# Values are joined with two unit separators; a unit separator inside a value is written with an escape after it,
+# so a doubled one only ever separates values: two rows join to the same text only when all their values are equal.
+_SEPARATOR = "\x1f"
+_ESCAPE = "\x1e"
 
 
 def _read_hashed(path: Path, primary_key: list[str], columns: list[str]) -> pd.DataFrame:
@@ -42,7 +45,11 @@ def _read_hashed(path: Path, primary_key: list[str], columns: list[str]) -> pd.D
                                                  include_columns=columns, strings_can_be_null=False,
                                                  quoted_strings_can_be_null=False))
         for batch in reader:
-            joined = pc.binary_join_element_wise(*batch.columns, _SEPARATOR) if columns else \
+            # The separator inside a value is escaped, so that different rows never join to the same text.
+            escaped = [pc.replace_substring(column, _SEPARATOR, _SEPARATOR + _ESCAPE)
+                       if pc.any(pc.match_substring(column, _SEPARATOR)).as_py() else column
+                       for column in batch.columns]
+            joined = pc.binary_join_element_wise(*escaped, _SEPARATOR + _SEPARATOR) if columns else \
                 pa.array([""] * batch.num_rows)
             hashed = pd.DataFrame({c: batch.column(c).to_pandas() for c in primary_key})
             hashed[_HASH] = pd.util.hash_array(joined.to_numpy(zero_copy_only=False), categorize=False)
