@@ -76,7 +76,10 @@ def consolidate(rows: list[dict], date_key: str, amount_key: str, label: str) ->
     rejected: list[dict] = []
     for uid, group in by_uid.items():
         if len(group) == 1:  # one record, one contract (most uids): nothing to split, merge or reject
-            kept.append(group[0] | {"nb_versions_fusionnees": 1, "_fusions": []})
+            row = group[0]  # completed in place: a copy per contract would double the rows' memory at 1M
+            row["nb_versions_fusionnees"] = 1
+            row["_fusions"] = []
+            kept.append(row)
             continue
         contracts = _split_contracts(group, date_key, amount_key)
         versions = []
