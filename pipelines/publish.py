@@ -384,7 +384,7 @@ def _archive(out_dir: Path, created: dt.datetime) -> None:
         listed = [relative for _, relative in sums] + ["SHA256SUMS"]
         snapshot = release.archive_snapshot(out_dir, archive_root, created.date(), listed, previous=previous)
         entry = release.release_manifest(out_dir, previous, None, snapshot.name, created,
-                                         digests={relative: digest for digest, relative in sums})
+                                         digests={relative: digest for digest, relative in sums}, checked=True)
         release.write_changelog(archive_root, entry)
     except (OSError, ValueError) as exc:
         raise PublicationError(f"{out_dir} : publication en place, mais archive datée impossible ({exc})") from exc

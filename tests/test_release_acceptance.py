@@ -120,6 +120,11 @@ def test_two_runs_give_two_snapshots_and_a_changelog_of_the_differences(two_runs
     changed = sum(1 for uid in common if not first.set_index("uid").loc[uid].equals(second.set_index("uid").loc[uid]))
     releases = json.loads((archive / "releases.json").read_text(encoding="utf-8"))
     assert [r["version"] for r in releases] == [older.name, newer.name]
+    # The first release counts every row as added, from the publisher's own checked counts.
+    assert releases[0]["changements"]["marches"] == {"ajoutees": len(first), "supprimees": 0, "modifiees": 0,
+                                                     "inchangees": 0, "cle_primaire": ["uid"]}
+    files = {f["path"]: f for f in releases[0]["fichiers"]}
+    assert files["data/marches.csv"]["rows"] == len(first)
     diff = releases[-1]["changements"]["marches"]
     assert (diff["ajoutees"], diff["supprimees"], diff["modifiees"]) == (len(after - before), len(before - after),
                                                                            changed)

@@ -186,13 +186,15 @@ def _files_of(folder: Path, files: list[str] | None) -> list[str]:
 
 def release_manifest(folder: Path, previous_snapshot: Path | None, primary_keys: dict[str, list[str]] | None,
                      version: str, date: dt.datetime | None = None, files: list[str] | None = None,
-                     digests: dict[str, str] | None = None) -> dict:
+                     digests: dict[str, str] | None = None, checked: bool = False) -> dict:
     """The ``releases.json`` entry of the publication in ``folder`` (or its snapshot), named ``version``.
 
     ``previous_snapshot``: the previous snapshot folder, None for the first release. ``primary_keys``:
     ``{table: [columns]}``; None reads them from the datapackage's schemas. ``files``: relative paths to list
     (default: those of SHA256SUMS, plus SHA256SUMS). ``date``: default now (UTC). ``digests``: sha256 already
-    known by relative path (the publisher's own SHA256SUMS), not computed again."""
+    known by relative path (the publisher's own SHA256SUMS), not computed again. ``checked``: the publisher has just
+    checked every row of the folder's tables (table_checks), so a table with nothing before it takes its row count
+    from ``nb_lignes`` instead of being read again."""
     folder = Path(folder)
     previous = Path(previous_snapshot) if previous_snapshot is not None else None
     keys = primary_keys if primary_keys is not None else primary_keys_from_package(folder)
@@ -210,7 +212,12 @@ def release_manifest(folder: Path, previous_snapshot: Path | None, primary_keys:
             relative = previous_tables.get(name, {}).get("path", resource["path"])
             candidate = inside(previous, relative)
             before = candidate if candidate is not None and candidate.is_file() else None
-        diff, rows = _diff_counts(before, current_path, list(keys.get(name, [])))
+        declared = resource.get("nb_lignes")
+        if before is None and checked and isinstance(declared, int) and not isinstance(declared, bool):
+            # Nothing to compare with: every row is added, and the publisher counted (and checked) them.
+            diff, rows = {"ajoutees": declared, "supprimees": 0, "modifiees": 0, "inchangees": 0}, declared
+        else:
+            diff, rows = _diff_counts(before, current_path, list(keys.get(name, [])))
         if previous is not None and before is None:
             diff["table"] = "nouvelle"
         # Kept beside the counts so that the changelog can say how rows were compared.
