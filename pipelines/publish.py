@@ -21,7 +21,7 @@ import pandas as pd
 from . import release, schemas, settings
 from .files import sha256_file, swap_in
 from .steps import Steps, no_steps
-from .writers import write_csv, write_parquet
+from .writers import to_arrow, write_csv, write_parquet
 
 # Tables and their formats; CSV first (the reference format, what the Table Schema describes).
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -94,10 +94,11 @@ def _write_tables(tables: dict[str, pd.DataFrame], staging: Path) -> list[Publis
     written = []
     for table, formats in FORMATS.items():
         frame = tables[table]
+        arrow = to_arrow(frame, table)
         for fmt in formats:
             relative = f"data/{table}.{fmt}"
             target = staging / relative
-            (write_csv if fmt == "csv" else write_parquet)(frame, target, table)
+            (write_csv if fmt == "csv" else write_parquet)(arrow, target, table)
             written.append(PublishedFile(table, relative, fmt, len(frame), target.stat().st_size, sha256_file(target)))
     schema_dir = staging / "schemas"
     schema_dir.mkdir()

@@ -72,8 +72,9 @@ def _plain_decimal(values: pa.ChunkedArray) -> pa.Array:
     return pc.replace_with_mask(text, exponent, fixed)
 
 
-def write_csv(frame: pd.DataFrame, path: Path, table: str) -> None:
-    arrow = to_arrow(frame, table)
+def write_csv(frame: pd.DataFrame | pa.Table, path: Path, table: str) -> None:
+    """``frame``: the table, or its ``to_arrow`` conversion (converted once for all its formats)."""
+    arrow = frame if isinstance(frame, pa.Table) else to_arrow(frame, table)
     for index, field in enumerate(arrow.schema):
         if pa.types.is_floating(field.type):
             arrow = arrow.set_column(index, field.name, _plain_decimal(arrow.column(index)))
@@ -81,8 +82,8 @@ def write_csv(frame: pd.DataFrame, path: Path, table: str) -> None:
     pacsv.write_csv(arrow, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
 
 
-def write_parquet(frame: pd.DataFrame, path: Path, table: str) -> None:
+def write_parquet(frame: pd.DataFrame | pa.Table, path: Path, table: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(to_arrow(frame, table), path, compression="zstd")
+    pq.write_table(frame if isinstance(frame, pa.Table) else to_arrow(frame, table), path, compression="zstd")
 
 
