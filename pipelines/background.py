@@ -105,7 +105,9 @@ class Background:
         """Wait ``grace`` seconds for the child to exit by itself (it has answered), then stop it."""
         self._process.join(grace)
         if self._process.is_alive():
-            self._process.terminate()
+            # SIGKILL, not SIGTERM: the child inherits the parent's signal handlers (a test runner's, say), which
+            # may catch SIGTERM and carry on; it holds nothing that needs cleaning up.
+            self._process.kill()
         self._process.join()
         self._connection.close()
 
