@@ -53,13 +53,14 @@ def _maybe_padded_key(record: dict) -> bool:
     return joined.split() != [joined]
 
 
-def get(record: dict, *names: str) -> object:
-    """First present value among ``names``; keys are also matched after stripping (``"nom "`` exists)."""
+def get(record: dict, *names: str, plain: bool = False) -> object:
+    """First present value among ``names``; keys are also matched after stripping (``"nom "`` exists).
+    ``plain``: the caller knows that no key of the record holds whitespace (``_maybe_padded_key`` said so once)."""
     for name in names:
         value = record.get(name)
         if value is not None and not is_missing(value):
             return value
-    if not _maybe_padded_key(record):
+    if plain or not _maybe_padded_key(record):
         return None  # stripping would change no key: the names were looked up already
     stripped = None
     for name in names:
@@ -67,15 +68,6 @@ def get(record: dict, *names: str) -> object:
             stripped = {k.strip(): v for k, v in record.items() if isinstance(k, str)}
         value = stripped.get(name)
         if not is_missing(value):
-            return value
-    return None
-
-
-def _first(record: dict, names: tuple[str, ...]) -> object:
-    """``get`` for a record none of whose keys holds whitespace (``_maybe_padded_key`` said so once)."""
-    for name in names:
-        value = record.get(name)
-        if value is not None and not is_missing(value):
             return value
     return None
 
@@ -286,11 +278,11 @@ def _buyer(record: dict, key: str, plain: bool = False) -> tuple[str | None, str
         ident, name = get(buyer, "id"), get(buyer, "nom")
     else:
         ident, name = buyer if not isinstance(buyer, list) else None, None
-    flat_id, flat_name = _FLAT_BUYER_KEYS.get(key) or ((f"{key}_id", f"{key}.id"), (f"{key}_nom", f"{key}.nom"))
+    flat_id, flat_name = _FLAT_BUYER_KEYS[key]
     if ident is None:
-        ident = _first(record, flat_id) if plain else get(record, *flat_id)
+        ident = get(record, *flat_id, plain=plain)
     if name is None:
-        name = _first(record, flat_name) if plain else get(record, *flat_name)
+        name = get(record, *flat_name, plain=plain)
     return parse_identifier(ident), clean_label(name)
 
 
@@ -407,14 +399,14 @@ def normalize_marche(record: object, today: dt.date, textual: bool = False) -> d
         suppliers = parties(mod.get("titulaires")) or suppliers
 
     location_code, location_type = _location(record, notes)
-    declared = _first(record, _DECLARED) if plain else get(record, *_DECLARED)
+    declared = get(record, *_DECLARED, plain=plain)
     return {
         "uid": buyer_id + contract_id,
         "id": contract_id,
         "acheteur_id": buyer_id,
         "acheteur_nom": buyer_name,
         "objet": clean_text(field("objet")),
-        "code_cpv": notes.note(parse_cpv(_first(record, _CPV_KEYS) if plain else get(record, *_CPV_KEYS))),
+        "code_cpv": notes.note(parse_cpv(get(record, *_CPV_KEYS, plain=plain))),
         "procedure": notes.note(normalize_procedure(field("procedure"))),
         "nature": nature,
         "techniques": "|".join(techniques) or None,

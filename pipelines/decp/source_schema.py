@@ -257,7 +257,7 @@ class RecordSchema:
                               and schema.get("minItems", 0) <= 1}
         self._item_fast: dict[str, Callable[[object], bool]] = {}
         self._item_verdicts: dict[tuple[str, bytes], bool] = {}
-        self._checks: dict[tuple[str, ...], SchemaCheck] = {}
+        self._checks: dict[tuple[str, tuple[str, ...]], SchemaCheck] = {}
         self._whole_fast: Callable[[object], bool] | None = None
         self._whole_slow: jsonschema.protocols.Validator | None = None
         self._field_fast: dict[str, Callable[[object], bool]] = {}
@@ -378,11 +378,11 @@ class RecordSchema:
 
     def outcome(self, kind: str, codes: tuple[str, ...]) -> SchemaCheck:
         """One shared (frozen) SchemaCheck per distinct outcome: most records have the same few."""
-        found = self._checks.get(codes)
-        if found is None or found.kind != kind:
+        found = self._checks.get((kind, codes))
+        if found is None:
             found = SchemaCheck(self.version, kind, codes)
             if len(self._checks) < MAX_REMEMBERED_VERDICTS:
-                self._checks[codes] = found
+                self._checks[kind, codes] = found
         return found
 
     def _field_is_valid(self, key: str, value: object) -> bool:
