@@ -172,10 +172,10 @@ def _supplier_measures(rows: pd.DataFrame, facts: pd.DataFrame | None, innovativ
         """Amounts of the selected contracts, by uid, in the facts' (uid) order."""
         return pd.Series(rows["_montant"].reindex(selected["ligne"].to_numpy()).array, index=selected.index)
 
-    known_money = money(facts[known.to_numpy(dtype=bool)])
+    known_money, all_money = money(facts[known.to_numpy(dtype=bool)]), money(facts)
     known_uids = known_money.index
     covered_amount = known_money.notna().sum()
-    sme_amount = (money(facts) * sme_share).sum()
+    sme_amount = (all_money * sme_share).sum()
     denominator = known_money.sum()
     measures = [
         _share("part_nombre_pme", "marches", (sme_share.reindex(known_uids) > 0).sum(), len(known_uids),
@@ -186,8 +186,8 @@ def _supplier_measures(rows: pd.DataFrame, facts: pd.DataFrame | None, innovativ
         flagged = facts["inn"]
         measures += [
             _share("part_nombre", "marches", (flagged > 0).sum(), len(rows), len(flagged), total),
-            _share("part_montant", "euros", (money(facts) * flagged).sum(), rows["_montant"].sum(),
-                   money(facts).notna().sum(), total),
+            _share("part_montant", "euros", (all_money * flagged).sum(), rows["_montant"].sum(),
+                   all_money.notna().sum(), total),
         ]
     return measures
 
