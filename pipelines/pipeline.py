@@ -17,8 +17,9 @@ from . import settings
 from .background import Background
 from .cache import cache_dir
 from .classify import classify
-from .decp.consolidate import consolidate
-from .decp.ingest import Ingested, ingest_files
+from .decp.batch import Read
+from .decp.consolidate import consolidate, consolidate_batch
+from .decp.ingest import ingest_files
 from .decp.whole_json import gc_paused
 from .enrichment import enrich_marches, enrich_titulaires
 from .indicators import compute_indicators
@@ -45,7 +46,7 @@ class Normalized:
     fichiers: list[dict] = field(default_factory=list)
 
 
-def ingest(paths: Iterable[str | Path], max_bytes: int | None = None, out_dir: Path | None = None) -> Ingested:
+def ingest(paths: Iterable[str | Path], max_bytes: int | None = None, out_dir: Path | None = None) -> Read:
     """``out_dir``: the publication folder, never read back as input when it lies inside an input folder. Files
     already read with the same bytes come from the reading cache (cache.cache_dir, decp.file_cache)."""
     return ingest_files(paths, max_bytes or settings.max_file_bytes(), exclude=[out_dir] if out_dir else (),
@@ -66,26 +67,27 @@ def default_inputs(raw_root: Path) -> list[str]:
     return files
 
 
-def normalize(ingested: Ingested) -> Normalized:
-    with gc_paused():  # row dicts by the million, in no reference cycle: the cyclic GC would rescan them all
-        return _normalize(ingested)
+def normalize(read: Read) -> Normalized:
+    with gc_paused():  # row dicts by the thousand, in no reference cycle: the cyclic GC would rescan them all
+        return _normalize(read)
 
 
-def _normalize(ingested: Ingested) -> Normalized:
-    marches, marches_collisions = consolidate(ingested.marches, "date_notification", "montant_initial", "marché")
-    concessions, concessions_collisions = consolidate(ingested.concessions, "date_signature", "valeur_globale",
+def _normalize(read: Read) -> Normalized:
+    marches, merged, marches_collisions = consolidate_batch(read.marches, "date_notification", "montant_initial",
+                                                            "marché")
+    concessions, concessions_collisions = consolidate(read.concessions, "date_signature", "valeur_globale",
                                                       "concession")
-    notices, merged = deduplicate(ingested.avis)
-    rejected = ingested.rejets + marches_collisions + concessions_collisions
-    qualite = quality_table(ingested.fichiers, marches + concessions, notices, ingested.avis, rejected)
+    notices, merged_notices = deduplicate(read.avis)
+    rejected = read.rejets + marches_collisions + concessions_collisions
+    qualite = quality_table(read.fichiers, marches.frame, merged, concessions, notices, read.avis, rejected)
     return Normalized(
-        marches=conform(enrich_marches(marches_table(marches)), "marches"),
-        titulaires=conform(enrich_titulaires(titulaires_table(marches)), "titulaires"),
+        marches=conform(enrich_marches(marches_table(marches.frame)), "marches"),
+        titulaires=conform(enrich_titulaires(titulaires_table(marches.frame["uid"], marches.links)), "titulaires"),
         concessions=concessions_table(concessions),
-        avis=avis_table(notices, merged),
+        avis=avis_table(notices, merged_notices),
         rejets=rejets_table(rejected),
         qualite=conform(qualite, "qualite"),
-        fichiers=ingested.fichiers,
+        fichiers=read.fichiers,
     )
 
 

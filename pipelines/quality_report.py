@@ -19,7 +19,6 @@ from collections import Counter
 import pandas as pd
 
 from .indicators import AMOUNT_MAX, AMOUNT_MIN
-from .tables import columns_of
 
 COLUMNS = ["source", "fichier", "format_source", "indicateur", "valeur", "unite", "detail"]
 ALL_FILES = "*"
@@ -33,11 +32,6 @@ MISSING_FIELDS = ("objet", "code_cpv", "procedure", "nature", "montant", "date_n
 def _source_of(format_source: object) -> str:
     text = str(format_source or "")
     return text.split("-", 1)[0] if text else "inconnue"
-
-
-def _dates(values: list) -> pd.Series:
-    return pd.to_datetime(pd.Series([str(v or "")[:10] for v in values], dtype="string"), errors="coerce",
-                          format="%Y-%m-%d")
 
 
 def _notice_files(fichiers: list[dict]):
@@ -55,44 +49,49 @@ def _notice_files(fichiers: list[dict]):
     return file_of
 
 
-def _missing(values: list) -> int:
-    """How many values are None, NaN, "" or [] (C-level counts: a national file has millions of cells)."""
-    return int(pd.Series(values, dtype=object).isna().sum()) + values.count("") + values.count([])
-
-
-def _contract_checks(rows: list[dict], today: dt.date) -> dict[str, int]:
-    """decp-qualite indicators on the contracts kept from one file."""
-    if not rows:
+def _contract_checks(marches: pd.DataFrame, today: dt.date) -> dict[str, dict[str, int]]:
+    """decp-qualite indicators on the contracts kept (marches columns, with ``_chemin``), by file."""
+    if marches.empty:
         return {}
-    fields = [name if name != "titulaires_ids" else "_titulaires" for name in MISSING_FIELDS]
-    names = list(dict.fromkeys(["montant", "date_notification", "date_publication_donnees", *fields]))
-    column = dict(zip(names, columns_of(rows, names)))  # one pass over the rows
-    amount = pd.to_numeric(pd.Series(column["montant"], dtype="object"), errors="coerce")
-    notified = _dates(column["date_notification"])
-    published = _dates(column["date_publication_donnees"])
+    amount = marches["montant"].astype("float64")
+    notified, published = marches["date_notification"], marches["date_publication_donnees"]
     limit = pd.Timestamp(today)
     delay = (published - notified).dt.days
-    out = {
-        "montants_hors_plage": int((amount.notna() & ((amount < AMOUNT_MIN) | (amount > AMOUNT_MAX))).sum()),
-        "publication_avant_notification": int((delay < 0).sum()),
-        f"publication_plus_{PUBLICATION_DELAY_DAYS}_jours": int((delay > PUBLICATION_DELAY_DAYS).sum()),
-        "dates_futures": int(((notified > limit) | (published > limit)).sum()),
+    checks = {
+        "montants_hors_plage": amount.notna() & ((amount < AMOUNT_MIN) | (amount > AMOUNT_MAX)),
+        "publication_avant_notification": delay < 0,
+        f"publication_plus_{PUBLICATION_DELAY_DAYS}_jours": delay > PUBLICATION_DELAY_DAYS,
+        "dates_futures": (notified > limit) | (published > limit),
     }
-    for name, field in zip(MISSING_FIELDS, fields):
-        out[f"manquant_{name}"] = _missing(column[field])
-    return out
+    for name in MISSING_FIELDS:
+        if name == "titulaires_ids":  # a contract without suppliers (ids missing from listed suppliers are not)
+            checks[f"manquant_{name}"] = marches["nb_titulaires"] == 0
+            continue
+        column = marches[name]
+        missing = column.isna()
+        if column.dtype == "string":
+            missing |= (column == "").fillna(False)
+        checks[f"manquant_{name}"] = missing
+    by_file = pd.DataFrame({k: v.to_numpy(dtype=bool, na_value=False) for k, v in checks.items()})
+    totals = by_file.groupby(marches["_chemin"].to_numpy(), sort=False).sum()
+    return {name: {k: int(v) for k, v in counts.items()} for name, counts in totals.to_dict(orient="index").items()}
 
 
-def quality_table(fichiers: list[dict], kept_rows: list[dict], kept_notices: list[dict], read_notices: list[dict],
-                  rejets: list[dict], today: dt.date | None = None) -> pd.DataFrame:
-    """``fichiers``: the readers' per-file reports; ``kept_rows``: contracts and concessions after consolidation
-    (with `_chemin` and `_fusions`); ``kept_notices`` / ``read_notices``: notices after and before deduplication
-    (with `_chemin`); ``rejets``: every reject row (reader and consolidation)."""
+def quality_table(fichiers: list[dict], marches: pd.DataFrame, merged_marches: Counter, concessions: list[dict],
+                  kept_notices: list[dict], read_notices: list[dict], rejets: list[dict],
+                  today: dt.date | None = None) -> pd.DataFrame:
+    """``fichiers``: the readers' per-file reports; ``marches``: contracts after consolidation (marches columns,
+    with `_chemin`), ``merged_marches``: how many records of each file were merged into them; ``concessions``:
+    concession rows after consolidation (with `_chemin` and `_fusions`); ``kept_notices`` / ``read_notices``:
+    notices after and before deduplication (with `_chemin`); ``rejets``: every reject row (reader and
+    consolidation)."""
     today = today or dt.date.today()
     notice_file = _notice_files(fichiers)
-    kept = Counter(r.get("_chemin") for r in kept_rows)
+    kept = Counter({name: int(n) for name, n in marches["_chemin"].value_counts().items()})
+    kept.update(r.get("_chemin") for r in concessions)
     kept.update(notice_file(r) for r in kept_notices)
-    merged = Counter(path for r in kept_rows for path in r.get("_fusions", ()))
+    merged = Counter(merged_marches)
+    merged.update(path for r in concessions for path in r.get("_fusions", ()))
     merged.update(Counter(notice_file(r) for r in read_notices) - Counter(notice_file(r) for r in kept_notices))
     record_rejects: dict[str, Counter] = {}
     file_rejects: dict[str, list[dict]] = {}
@@ -101,10 +100,7 @@ def quality_table(fichiers: list[dict], kept_rows: list[dict], kept_notices: lis
             file_rejects.setdefault(row.get("fichier"), []).append(row)
         else:
             record_rejects.setdefault(row.get("fichier"), Counter())[row.get("motif")] += 1
-    contracts_by_file: dict[str, list[dict]] = {}
-    for row in kept_rows:
-        if "date_notification" in row:
-            contracts_by_file.setdefault(row.get("_chemin"), []).append(row)
+    checks = _contract_checks(marches, today)
 
     records = []
     for report in fichiers:
@@ -124,7 +120,7 @@ def quality_table(fichiers: list[dict], kept_rows: list[dict], kept_notices: lis
             add(f"rejetes_{motif}", count)
         for row in file_rejects.get(name, []):
             add("fichier_rejete", 1, "fichiers", f"{row.get('motif')} : {row.get('detail') or ''}"[:300])
-        for indicator, count in _contract_checks(contracts_by_file.get(name, []), today).items():
+        for indicator, count in checks.get(name, {}).items():
             add(indicator, count)
         checked = report.get("schema_verifies")
         if checked is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from operator import itemgetter
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -89,7 +90,9 @@ def _by_uid(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("uid", kind="stable") if len(frame) else frame
 
 
-def marches_table(rows: list[dict]) -> pd.DataFrame:
+def marches_columns(rows: list[dict]) -> pd.DataFrame:
+    """The marches columns of normalised rows, in the rows' order: built per file by the process that read it
+    (decp.batch); consolidation then picks rows and sets ``nb_versions_fusionnees``."""
     frame = _from_rows(rows, "marches", {
         "anomalies": _joined_anomalies(rows),
         "titulaires_ids": ["|".join(p[0] for p in r["_titulaires"] if p[0]) or None for r in rows],
@@ -98,16 +101,33 @@ def marches_table(rows: list[dict]) -> pd.DataFrame:
     })
     if rows:
         frame["annee"] = pd.to_datetime(frame["date_notification"]).dt.year.astype("Int64")
-    return conform(_by_uid(frame), "marches")
+    return conform(frame, "marches")
 
 
-def titulaires_table(rows: list[dict]) -> pd.DataFrame:
-    links = [(r["uid"], rank, ident, kind, name)
-             for r in rows for rank, (ident, kind, name) in enumerate(r["_titulaires"], start=1)]
-    names = ["uid", "rang", "titulaire_id", "titulaire_type_identifiant", "titulaire_nom"]
-    columns = [list(values) for values in zip(*links)] if links else [[] for _ in names]
-    frame = pd.DataFrame({name: _column(values, "integer" if name == "rang" else "string")
-                          for name, values in zip(names, columns)})
+def marches_table(kept: pd.DataFrame) -> pd.DataFrame:
+    """The published marches table from the consolidated rows (columns of ``marches_columns``)."""
+    return conform(_by_uid(kept), "marches")
+
+
+LINK_NAMES = ["rang", "titulaire_id", "titulaire_type_identifiant", "titulaire_nom"]
+
+
+def supplier_links(rows: list[dict]) -> pd.DataFrame:
+    """Each row's suppliers in order, one line each; ``_ligne`` is the row's number."""
+    links = [(line, rank, ident, kind, name)
+             for line, r in enumerate(rows) for rank, (ident, kind, name) in enumerate(r["_titulaires"], start=1)]
+    columns = [list(values) for values in zip(*links)] if links else [[] for _ in range(len(LINK_NAMES) + 1)]
+    frame = pd.DataFrame({name: _column(values, "string") for name, values in zip(LINK_NAMES[1:], columns[2:])})
+    frame.insert(0, "rang", pd.array(columns[1], dtype="Int64"))
+    frame.insert(0, "_ligne", np.asarray(columns[0], dtype=np.int64))
+    return frame
+
+
+def titulaires_table(uids: pd.Series, links: pd.DataFrame) -> pd.DataFrame:
+    """The published titulaires table: ``links`` (supplier_links) of the contracts whose uid is ``uids[_ligne]``."""
+    frame = pd.DataFrame({"uid": uids.take(links["_ligne"].to_numpy()).reset_index(drop=True)})
+    for name in LINK_NAMES:
+        frame[name] = links[name].reset_index(drop=True)
     frame = frame.sort_values(["uid", "rang"], kind="stable") if len(frame) else frame
     return conform(frame, "titulaires")
 

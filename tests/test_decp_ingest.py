@@ -59,7 +59,7 @@ def test_unexpected_error_on_one_record_rejects_that_record_only(tmp_path, monke
     monkeypatch.setattr(ingest_module, "normalize_marche", fragile)
     path = _decp(tmp_path / "a.json", RECORD, dict(RECORD, id="BOOM"), dict(RECORD, id="A2"))
     result = ingest_files([path], 10**8)
-    assert [r["id"] for r in result.marches] == ["A1", "A2"]
+    assert list(result.marches.frame["id"]) == ["A1", "A2"]
     assert [(r["motif"], r["position"]) for r in result.rejets] == [("enregistrement_invalide", 1)]
     assert "ZeroDivisionError" in result.rejets[0]["detail"]
 

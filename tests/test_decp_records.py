@@ -1,11 +1,14 @@
 """Record normalisation and consolidation on hand-built records of each shape met in real files."""
 
 import datetime as dt
+from collections import Counter
 
 import pytest
 
-from pipelines.decp.consolidate import consolidate
+from pipelines.decp import batch
+from pipelines.decp.consolidate import consolidate, consolidate_batch
 from pipelines.decp.records import RecordRejected, normalize_concession, normalize_marche, record_kind
+from pipelines.tables import titulaires_table
 
 TODAY = dt.date(2026, 11, 26)
 BUYER = "21590163800019"
@@ -156,6 +159,25 @@ def test_reused_id_for_other_lot_is_a_collision():
     assert [k["objet"] for k in kept] == ["Lot 2 : peintures"]
     assert [r["motif"] for r in rejected] == ["uid_en_collision"]
     assert rejected[0]["fichier"] == "f0.json" and "Lot 1" in rejected[0]["detail"]
+
+
+def test_columns_consolidate_as_the_rows_do():
+    """consolidate_batch (the pipeline's, on columns) keeps the rows, versions and rejets consolidate keeps."""
+    modified = [{"modification": {"id": 1, "dateNotificationModification": "2024-09-01", "montant": 61000}}]
+    records = [_v2(), _v2(id="SEUL"), _v2(modifications=modified), _v2(objet="Lot 2", dateNotification="2024-03-10"),
+               _v2(id="SANS", objet="", montant=100), _v2(id="SANS", objet="", montant=250), _v2()]
+    kept, rejected = consolidate(_rows(*records), "date_notification", "montant_initial", "marché")
+    columns, merged, rejected_too = consolidate_batch(batch.from_rows(_rows(*records)), "date_notification",
+                                                      "montant_initial", "marché")
+    frame = columns.frame.set_index("uid")
+    assert sorted(frame.index) == sorted(k["uid"] for k in kept) and len(frame) == 3
+    for row in kept:
+        assert (frame.at[row["uid"], "montant"], frame.at[row["uid"], "nb_versions_fusionnees"],
+                frame.at[row["uid"], "_chemin"]) == (row["montant"], row["nb_versions_fusionnees"], row["_chemin"])
+    assert merged == Counter(path for row in kept for path in row["_fusions"]) and sum(merged.values()) == 2
+    assert rejected_too == rejected and len(rejected) == 2
+    suppliers = titulaires_table(columns.frame["uid"], columns.links)
+    assert list(suppliers["uid"]) == sorted(k["uid"] for k in kept for _ in k["_titulaires"])
 
 
 def test_price_types_from_2024_list_and_from_2019_form():

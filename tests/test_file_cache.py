@@ -9,6 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipelines import pipeline
@@ -86,10 +87,12 @@ def test_same_bytes_elsewhere_take_the_new_names(tmp_path, counted_reads):
                          cache_dir=tmp_path / "cache")
     assert counted_reads == []
     assert [f["fichier"] for f in again.fichiers] == ["decp-2025-12.json", "decp-2025-11.json"]
-    assert {r["_chemin"] for r in again.marches} == {"decp-2025-12.json", "decp-2025-11.json"}
-    assert {r["_rang_fichier"] for r in again.marches if r["_chemin"] == "decp-2025-12.json"} == {0}
+    marches = again.marches.frame
+    assert set(marches["_chemin"]) == {"decp-2025-12.json", "decp-2025-11.json"}
+    assert set(marches.loc[marches["_chemin"] == "decp-2025-12.json", "_rang_fichier"]) == {0}
+    assert set(marches["source_fichier"]) == {"decp-2025-12.json", "decp-2025-11.json"}
     assert {r["fichier"] for r in again.rejets} <= {"decp-2025-12.json", "decp-2025-11.json"}
-    assert len(again.marches) == len([r for r in first.marches if r["_chemin"] != "a/decp-2025-10.json"])
+    assert len(again.marches) == (first.marches.frame["_chemin"] != "a/decp-2025-10.json").sum()
 
 
 def _one_record_file(path: Path, notified: str) -> None:
@@ -102,13 +105,13 @@ def test_a_day_that_judges_dates_otherwise_reads_again(tmp_path, counted_reads):
     path = tmp_path / "late.json"
     _one_record_file(path, "2027-01-20")  # refused as implausible on TODAY (limit 2027-01-16), kept a week later
     first = ingest_files([path], 10**9, TODAY, cache_dir=tmp_path / "cache")
-    assert first.marches[0]["date_notification"] is None
+    assert first.marches.frame["date_notification"].isna().all()
     counted_reads.clear()
     ingest_files([path], 10**9, TODAY + dt.timedelta(days=1), cache_dir=tmp_path / "cache")
     assert counted_reads == []  # still refused on the next day: reused
     later = ingest_files([path], 10**9, TODAY + dt.timedelta(days=7), cache_dir=tmp_path / "cache")
     assert counted_reads == ["late.json"]
-    assert later.marches[0]["date_notification"] == dt.date(2027, 1, 20)
+    assert list(later.marches.frame["date_notification"]) == [pd.Timestamp(2027, 1, 20)]
 
 
 def test_parallel_reads_equal_sequential(tmp_path, counted_reads):
@@ -119,9 +122,12 @@ def test_parallel_reads_equal_sequential(tmp_path, counted_reads):
     cached = ingest_files([corpus], 10**9, TODAY, workers=2, cache_dir=tmp_path / "cache")
     assert counted_reads == []  # the workers wrote the cache
     assert len(list((tmp_path / "cache").rglob("*.pickle"))) == 3
-    for name in ("marches", "concessions", "rejets", "fichiers"):
+    for name in ("concessions", "rejets", "fichiers"):
         assert getattr(parallel, name) == getattr(sequential, name) == getattr(cached, name), name
-    assert {type(r["_anomalies"]).__name__ for r in parallel.marches} == {"_Anomalies"}
+    for other in (parallel, cached):
+        pd.testing.assert_frame_equal(other.marches.frame, sequential.marches.frame)
+        pd.testing.assert_frame_equal(other.marches.links, sequential.marches.links)
+    assert len(sequential.marches) > 0 and len(sequential.marches.links) > 0
 
 
 def test_entries_of_other_code_versions_are_dropped(tmp_path):

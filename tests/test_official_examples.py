@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from pipelines.decp.ingest import ingest_files
+from pipelines.decp.ingest import ingest_rows
 
 TODAY = dt.date(2026, 11, 26)
 # The other examples (avec-modifications, paquet) differ between their JSON and XML versions in the official
@@ -13,7 +13,7 @@ PAIRS_2019 = ("mar-basique", "mar-basique-avec-uid", "cc-basique", "cc-basique-a
 
 
 def _rows(path):
-    ingested = ingest_files([path], max_bytes=10**8, today=TODAY)
+    ingested = ingest_rows([path], max_bytes=10**8, today=TODAY)
     assert ingested.rejets == []
     # Anomalies may differ for real: the JSON example writes dates with a timezone, the XML one does not.
     strip = {"format_source", "source_fichier", "_chemin", "_rang_fichier", "_anomalies"}
@@ -28,7 +28,7 @@ def test_json_and_xml_2019_examples_normalise_identically(real_data, name):
 
 
 def test_text_values_are_not_anomalies_in_xml(real_data):
-    ingested = ingest_files([real_data / "decp/synthetic-examples/format-2019-v1.5/paquet.xml"], 10**8, TODAY)
+    ingested = ingest_rows([real_data / "decp/synthetic-examples/format-2019-v1.5/paquet.xml"], 10**8, TODAY)
     assert not {"montant_texte", "nombre_texte"} & set().union(*(r["_anomalies"] for r in ingested.marches))
 
 

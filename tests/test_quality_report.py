@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 
 import pandas as pd
 import pytest
 
 from pipelines import pipeline
 from pipelines.quality_report import quality_table
+from pipelines.tables import conform
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +20,12 @@ def published(real_data, tmp_path_factory):
     pipeline.run_from_files([real_data], out)
     return {name: pd.read_csv(out / "data" / f"{name}.csv", dtype=str, keep_default_na=False)
             for name in ("qualite", "rejets", "marches", "avis", "concessions")}
+
+
+def _kept(rows: list[dict]) -> pd.DataFrame:
+    """Consolidated contracts as quality_table takes them: the marches columns, with where each was read."""
+    frame = conform(pd.DataFrame(rows).assign(nb_titulaires=[len(r["_titulaires"]) for r in rows]), "marches")
+    return frame.assign(_chemin=[r["_chemin"] for r in rows])
 
 
 def _wide(qualite: pd.DataFrame) -> pd.DataFrame:
@@ -66,7 +74,7 @@ def test_decp_qualite_indicators_on_built_records():
     ]
     fichiers = [{"fichier": "f.json", "format_source": "decp-2024-json", "lus": 7, "marches": 7}]
     rejets = [{"fichier": "f.json", "position": 7, "motif": "identifiant_manquant"}]
-    table = quality_table(fichiers, rows, [], [], rejets, today)
+    table = quality_table(fichiers, _kept(rows), Counter(), [], [], [], rejets, today)
     values = table[table["fichier"] == "f.json"].set_index("indicateur")["valeur"]
     assert (values["lus"], values["gardes"], values["fusionnes"], values["rejetes"]) == (7, 6, 0, 1)
     assert values["rejetes_identifiant_manquant"] == 1
@@ -79,10 +87,10 @@ def test_decp_qualite_indicators_on_built_records():
 
 
 def test_merged_republications_are_counted_for_the_file_they_came_from():
-    rows = [{"_chemin": "b.json", "_fusions": ["a.json", "a.json"], "date_notification": "2025-01-01"}]
+    rows = [{"_chemin": "b.json", "date_notification": "2025-01-01", "_titulaires": []}]
     fichiers = [{"fichier": "a.json", "format_source": "decp-2024-json", "lus": 2},
                 {"fichier": "b.json", "format_source": "decp-2024-json", "lus": 1}]
-    table = quality_table(fichiers, rows, [], [], [], dt.date(2026, 1, 1))
+    table = quality_table(fichiers, _kept(rows), Counter({"a.json": 2}), [], [], [], [], dt.date(2026, 1, 1))
     values = table.set_index(["fichier", "indicateur"])["valeur"]
     assert values[("a.json", "fusionnes")] == 2 and values[("a.json", "gardes")] == 0
     assert values[("b.json", "gardes")] == 1 and values[("*", "fusionnes")] == 2

@@ -16,7 +16,7 @@ import pytest
 
 from pipelines import schemas
 from pipelines.decp import source_schema
-from pipelines.decp.ingest import ingest_files
+from pipelines.decp.ingest import ingest_rows
 from pipelines.decp.readers import read_records
 
 TODAY = dt.date(2026, 11, 26)
@@ -62,7 +62,7 @@ def _count_records(path: Path) -> int:
 
 @pytest.fixture(scope="module")
 def ingested(real_data):
-    return {folder: ingest_files(_files(real_data, folder), 10**9, TODAY) for folder in (DIR_2024, DIR_2019)}
+    return {folder: ingest_rows(_files(real_data, folder), 10**9, TODAY) for folder in (DIR_2024, DIR_2019)}
 
 
 def _codes(result) -> dict[str, int]:
@@ -153,7 +153,7 @@ def test_xml_and_csv_records_are_not_checked(real_data):
     files = [real_data / "decp/synthetic-examples/format-2024-v2/Marche.xml",
              real_data / "decp/synthetic-examples/format-2019-v1.5/paquet.xml",
              next((real_data / "decp/decpinfo-tabular-csv").glob("*.csv"))]
-    result = ingest_files(files, 10**9, TODAY)
+    result = ingest_rows(files, 10**9, TODAY)
     for report in result.fichiers:
         assert report["lus"] > 0 and report["schema_verifies"] == 0
         assert report["schema_non_verifies"] == report["lus"] and report["schema_erreurs"] == {}
@@ -162,7 +162,7 @@ def test_xml_and_csv_records_are_not_checked(real_data):
 
 def test_2019_concessions_are_checked_against_the_concession_definition(real_data):
     folder = real_data / "decp/synthetic-examples/format-2019-v1.5"
-    result = ingest_files([folder / "cc-basique.json", folder / "mar-basique.json"], 10**9, TODAY)
+    result = ingest_rows([folder / "cc-basique.json", folder / "mar-basique.json"], 10**9, TODAY)
     assert [r["schema_verifies"] for r in result.fichiers] == [1, 1]
     assert [r["schema_erreurs"] for r in result.fichiers] == [{}, {}]  # official examples: valid
     assert len(result.concessions) == 1 and len(result.marches) == 1
@@ -185,7 +185,7 @@ def _ingest_one(tmp_path: Path, record: object, fmt: str = "2024"):
     path = tmp_path / f"decp-{fmt}.json"
     document = {"marches": {"marche": [record]}} if fmt == "2024" else {"marches": [record]}
     path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-    result = ingest_files([path], 10**8, TODAY)
+    result = ingest_rows([path], 10**8, TODAY)
     report = result.fichiers[0]
     assert report["lus"] == 1 == report["marches"] + report["concessions"] + report["rejetes"]
     assert report["schema_verifies"] == 1

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 
+import numpy as np
+import pandas as pd
+
+from .batch import MarchesBatch, python_values, take
 from .ingest import reject
 from .values import fold
 
@@ -103,3 +108,32 @@ def consolidate(rows: list[dict], date_key: str, amount_key: str, label: str) ->
                 rejected.append(reject(row["_chemin"], "uid_en_collision", detail, row["_position"], uid,
                                        row["format_source"]))
     return kept, rejected
+
+
+# What consolidate() reads of a record: the versions of a uid are compared on these fields alone.
+_VERSION_FIELDS = ("uid", "objet", "nb_modifications", "_derniere_modification", "date_publication_donnees",
+                   "_rang_fichier", "_position", "_chemin", "format_source")
+
+
+def consolidate_batch(batch: MarchesBatch, date_key: str, amount_key: str, label: str
+                      ) -> tuple[MarchesBatch, Counter, list[dict]]:
+    """consolidate() on columns: the records of a uid read once (most of them) are kept as they are; the others go
+    through consolidate() as dicts of the fields it compares, and the winners' rows are kept by number. Returns
+    (one row per uid, with ``nb_versions_fusionnees``; how many records of each file were merged into another;
+    rejets for colliding contracts)."""
+    frame = batch.frame
+    repeated = np.flatnonzero(frame["uid"].duplicated(keep=False).to_numpy())
+    names = list(dict.fromkeys([*_VERSION_FIELDS, date_key, amount_key]))
+    values = [python_values(frame[name].take(repeated)) for name in names]
+    records = [dict(zip(names, fields), _ligne=int(line)) for line, *fields in zip(repeated, *values)]
+    winners, rejected = consolidate(records, date_key, amount_key, label)
+    keep = np.ones(len(frame), dtype=bool)
+    keep[repeated] = False
+    versions = np.ones(len(frame), dtype=np.int64)
+    for winner in winners:
+        keep[winner["_ligne"]] = True
+        versions[winner["_ligne"]] = winner["nb_versions_fusionnees"]
+    lines = np.flatnonzero(keep)
+    kept = take(batch, lines)
+    kept.frame["nb_versions_fusionnees"] = pd.array(versions[lines], dtype="Int64")
+    return kept, Counter(path for winner in winners for path in winner["_fusions"]), rejected

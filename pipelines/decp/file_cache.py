@@ -1,9 +1,10 @@
 """Reading the input files: each file's rows reused from a cache while its bytes are the same, the others read in
 parallel processes when there is enough work for both cores.
 
-**Cache.** A DECP file's result (its rows, rejets and report, ingest.ingest_file) is kept in ``cache_dir`` under
-the sha256 and size of the file's bytes, in a folder named after the version of the reading code (the sources of
-``pipelines/decp`` and the official source schemas): a changed file, or changed code, is read again. Rows are judged
+**Cache.** A DECP file's result (its contracts as columns, its other rows, rejets and report: batch.Read) is kept
+in ``cache_dir`` under the sha256 and size of the file's bytes, in a folder named after the version of the reading
+code (the sources of ``pipelines/decp``, the official source schemas, and the code and schema of the marches
+columns): a changed file, or changed code, is read again. Rows are judged
 against the day of the run (dates after a year from now are refused): an entry also says which dates it kept and
 refused, and is only reused on a day whose limit gives the same verdicts (values.DateWindow). Names that depend on
 the run (the file's path as given, its rank among the inputs) are set again on every use. So a run with one new
@@ -15,7 +16,8 @@ Entries are pickles: the cache folder must be writable only by the operator, as 
 
 **Parallel reads.** Files are independent until consolidation: with at least ``PARALLEL_MIN_BYTES`` to read in two
 files or more, two worker processes read them (the pipeline's per-record work is pure Python, one core per process)
-and their results come back in input order, so the output is the same as a sequential read.
+and their results come back in input order, so the output is the same as a sequential read. A worker sends back
+its file's contracts as columns, never as row dicts: the parent holds no per-record Python object.
 """
 
 from __future__ import annotations
@@ -34,19 +36,24 @@ from pathlib import Path
 
 from ..files import atomic_write_bytes, sha256_file
 from ..notices.read import sniff_notice
-from . import values
-from .ingest import Ingested, InputFile, _head, _printable, ingest_file
+from . import batch, values
+from .batch import Read
+from .ingest import InputFile, _head, _printable, ingest_file
 from .whole_json import gc_paused
 
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 MAX_WORKERS = 2
-CACHE_FORMAT = "1"
-_CODE_DIRS = (Path(__file__).resolve().parent, Path(__file__).resolve().parents[2] / "schemas" / "source")
+CACHE_FORMAT = "2"
+_ROOT = Path(__file__).resolve().parents[2]
+# The files that turn a file's bytes into its entry: the readers and their schemas, and the columns of the
+# contracts (batch is built with the published table's code and schema).
+_CODE_DIRS = (Path(__file__).resolve().parent, _ROOT / "schemas" / "source")
+_CODE_FILES = (_ROOT / "pipelines" / "tables.py", _ROOT / "pipelines" / "schemas.py", _ROOT / "schemas" / "marches.json")
 
 
 @dataclass
 class Entry:
-    ingested: Ingested
+    read: Read  # the file's contracts as columns (batch), the rest as rows
     dates: values.DateWindow
 
 
@@ -54,9 +61,9 @@ class Entry:
 def code_version() -> str:
     """Digest of the code and schemas that turn a file's bytes into rows."""
     digest = hashlib.sha256(CACHE_FORMAT.encode())
-    for folder in _CODE_DIRS:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".py", ".json")):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    files = [p for folder in _CODE_DIRS for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix in (".py", ".json")]
+    for path in files + list(_CODE_FILES):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -67,7 +74,9 @@ def _read(job: Job) -> Entry:
     item, rank, max_bytes, today = job
     with values.watching_dates() as window, gc_paused():
         ingested = ingest_file(item, rank, max_bytes, today)
-    return Entry(ingested, window)
+        read = Read(batch.from_rows(ingested.marches), ingested.concessions, ingested.avis, ingested.rejets,
+                    ingested.fichiers)
+    return Entry(read, window)
 
 
 def _read_pickled(job: Job, cache: FileCache | None, key: str | None) -> bytes:
@@ -78,16 +87,17 @@ def _read_pickled(job: Job, cache: FileCache | None, key: str | None) -> bytes:
     return data
 
 
-def _relabel(ingested: Ingested, item: InputFile, rank: int) -> Ingested:
+def _relabel(read: Read, item: InputFile, rank: int) -> Read:
     """The run's names for a result read under other names (the same bytes given from another folder)."""
     source = _printable(item.path.name)
-    for row in ingested.marches + ingested.concessions:
+    read.marches.relabel(item.name, source, rank)
+    for row in read.concessions:
         row.update(source_fichier=source, _chemin=item.name, _rang_fichier=rank)
-    for rejet in ingested.rejets:
+    for rejet in read.rejets:
         rejet["fichier"] = item.name
-    for report in ingested.fichiers:
+    for report in read.fichiers:
         report["fichier"] = item.name
-    return ingested
+    return read
 
 
 class FileCache:
@@ -163,20 +173,20 @@ def _computed(jobs: list[Job], keys: list[str | None], cache: FileCache | None, 
 
 
 def read_files(items: Iterable[InputFile], max_bytes: int, today: dt.date, cache_dir: Path | None = None,
-               workers: int | None = None) -> Iterator[Ingested]:
+               workers: int | None = None) -> Iterator[Read]:
     """Each input's result, in input order."""
     items = list(items)
     cache = FileCache(cache_dir) if cache_dir is not None else None
     if cache is not None:
         cache.drop_other_versions()
     keys = [cache.key(item, max_bytes) if cache else None for item in items]
-    ready: dict[int, Ingested] = {}
+    ready: dict[int, Read] = {}
     for rank, (item, key) in enumerate(zip(items, keys)):
         entry = cache.load(key, today) if cache and key else None
         if entry is not None:
-            ready[rank] = _relabel(entry.ingested, item, rank)
+            ready[rank] = _relabel(entry.read, item, rank)
     todo = [rank for rank in range(len(items)) if rank not in ready]
     computed = _computed([(items[rank], rank, max_bytes, today) for rank in todo], [keys[rank] for rank in todo],
                          cache, workers)
     for rank in range(len(items)):
-        yield ready.pop(rank) if rank in ready else next(computed).ingested
+        yield ready.pop(rank) if rank in ready else next(computed).read

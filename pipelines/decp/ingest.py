@@ -7,12 +7,16 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..notices.read import read_notices, sniff_notice
 from . import source_schema
 from .readers import SNIFF_BYTES, CONCESSION, FileRejected, UnreadableRecord, read_records
 from .records import RecordRejected, normalize_concession, normalize_marche, record_kind
 from .whole_json import gc_paused
+
+if TYPE_CHECKING:
+    from .batch import Read
 
 SOURCE = "decp"
 
@@ -221,21 +225,37 @@ def ingest_file(item: InputFile, rank: int, max_bytes: int, today: dt.date) -> I
     return result
 
 
+def ingest_rows(paths: Iterable[str | Path], max_bytes: int, today: dt.date | None = None,
+                exclude: Iterable[Path] = ()) -> Ingested:
+    """Every input read here, one file after the other, as row dicts (no cache, no worker, no columns): the records
+    as the normalisers return them, for code that looks at them one by one (tests, notebooks)."""
+    today = today or dt.date.today()
+    result = Ingested()
+    for rank, item in enumerate(expand_inputs(paths, exclude)):
+        part = ingest_file(item, rank, max_bytes, today)
+        for name in ("marches", "concessions", "avis", "rejets", "fichiers"):
+            getattr(result, name).extend(getattr(part, name))
+    return result
+
+
 def ingest_files(paths: Iterable[str | Path], max_bytes: int, today: dt.date | None = None,
-                 exclude: Iterable[Path] = (), cache_dir: Path | None = None, workers: int | None = None) -> Ingested:
-    """DECP files and notice files (BOAMP, TED), routed by their content, merged in input order.
+                 exclude: Iterable[Path] = (), cache_dir: Path | None = None, workers: int | None = None) -> Read:
+    """DECP files and notice files (BOAMP, TED), routed by their content, merged in input order; each file's
+    contracts turned into columns where it was read (batch).
 
     ``cache_dir``: per-file results kept there and reused while the file's bytes are the same (file_cache);
     ``workers``: processes reading files side by side (default: parallel_reads decides from the work's size)."""
+    from .batch import Read, concat
     from .file_cache import read_files
 
     today = today or dt.date.today()
-    result = Ingested()
-    with gc_paused():  # millions of rows are built or unpickled here, none of them in a reference cycle
+    result, batches = Read(), []
+    with gc_paused():  # thousands of rows are built or unpickled here, none of them in a reference cycle
         for part in read_files(expand_inputs(paths, exclude), max_bytes, today, cache_dir, workers):
-            result.marches += part.marches
+            batches.append(part.marches)
             result.concessions += part.concessions
             result.avis += part.avis
             result.rejets += part.rejets
             result.fichiers += part.fichiers
+    result.marches = concat(batches)
     return result

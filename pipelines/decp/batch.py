@@ -1,0 +1,82 @@
+"""The contracts of one input file as columns, built by the process that read the file.
+
+A national run reads a million contracts. As row dicts in the parent process they cost gigabytes and half a minute
+to turn into columns after the reading. So the reading worker turns its own file's rows into the columns of the
+published marches table, plus the few private ones consolidation compares versions on, and the list of suppliers;
+the parent concatenates the files' batches (``Read``), and consolidation keeps rows by number
+(consolidate.consolidate_batch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..tables import columns_of, marches_columns, supplier_links
+
+# Not published: where each record was read, and its last modification (consolidation ranks versions by them).
+PRIVATE = ("_chemin", "_rang_fichier", "_position", "_derniere_modification")
+
+
+@dataclass
+class MarchesBatch:
+    frame: pd.DataFrame  # one row per contract record: marches columns (tables.marches_columns) + PRIVATE
+    links: pd.DataFrame  # one row per supplier of a record (tables.supplier_links): ``_ligne`` = its row in frame
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def relabel(self, chemin: str, source_fichier: str, rang: int) -> None:
+        """The run's names for records read under other names (the reading cache, decp.file_cache)."""
+        index = self.frame.index
+        self.frame["_chemin"] = pd.Series(chemin, index=index, dtype="string")
+        self.frame["source_fichier"] = pd.Series(source_fichier, index=index, dtype="string")
+        self.frame["_rang_fichier"] = pd.Series(rang, index=index, dtype="Int64")
+
+
+def from_rows(rows: list[dict]) -> MarchesBatch:
+    frame = marches_columns(rows)
+    chemin, rang, position, modified = columns_of(rows, list(PRIVATE))
+    frame["_chemin"] = pd.Series(chemin, dtype="string")
+    frame["_rang_fichier"] = pd.array(rang, dtype="Int64")
+    frame["_position"] = pd.array(position, dtype="Int64")
+    frame["_derniere_modification"] = pd.to_datetime(pd.Series(modified, dtype=object)).astype("datetime64[s]")
+    return MarchesBatch(frame, supplier_links(rows))
+
+
+def concat(batches: list[MarchesBatch]) -> MarchesBatch:
+    if not batches:
+        return from_rows([])
+    offsets = np.cumsum([0] + [len(b) for b in batches[:-1]])
+    links = [b.links.assign(_ligne=b.links["_ligne"].to_numpy() + offset) for b, offset in zip(batches, offsets)]
+    return MarchesBatch(pd.concat([b.frame for b in batches], ignore_index=True),
+                        pd.concat(links, ignore_index=True))
+
+
+def take(batch: MarchesBatch, lines: np.ndarray) -> MarchesBatch:
+    """The records at ``lines`` (ascending row numbers), with their suppliers."""
+    position = np.full(len(batch), -1, dtype=np.int64)
+    position[lines] = np.arange(len(lines))
+    moved = position[batch.links["_ligne"].to_numpy()]
+    kept = moved >= 0
+    links = batch.links[kept].assign(_ligne=moved[kept]).reset_index(drop=True)
+    return MarchesBatch(batch.frame.take(lines).reset_index(drop=True), links)
+
+
+def python_values(column: pd.Series) -> list:
+    """A column's values as the row dicts held them: None for missing, dates as ``datetime.date``."""
+    if column.dtype.kind == "M":
+        return [None if pd.isna(v) else v.date() for v in column]
+    return column.astype(object).where(column.notna(), None).tolist()
+
+
+@dataclass
+class Read:
+    """What ingest.ingest_files read: contracts as one batch of columns, everything else as rows."""
+    marches: MarchesBatch = field(default_factory=lambda: from_rows([]))
+    concessions: list[dict] = field(default_factory=list)
+    avis: list[dict] = field(default_factory=list)
+    rejets: list[dict] = field(default_factory=list)
+    fichiers: list[dict] = field(default_factory=list)
