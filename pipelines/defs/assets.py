@@ -9,7 +9,7 @@ import pandas as pd
 from .. import pipeline
 from ..classify import METHOD_VERSION
 from ..classify.decision import model_path
-from ..decp.ingest import Ingested
+from ..decp.batch import Read
 from .collect import raw_boamp, raw_decp, raw_ted
 from .metadata import table_metadata
 from .resources import DecpInputs, PublicationTarget, RawStore
@@ -28,7 +28,7 @@ EAGER = dg.AutomationCondition.eager()
 @dg.asset(group_name="normalisation", kinds={"python"}, deps=[raw_decp, raw_boamp, raw_ted], owners=OWNERS,
           automation_condition=AFTER_RAW)
 def entrees(decp_inputs: DecpInputs, raw_store: RawStore,
-            publication_target: PublicationTarget) -> dg.Output[Ingested]:
+            publication_target: PublicationTarget) -> dg.Output[Read]:
     """Records read from the inputs (DECP, BOAMP, TED; formats detected): the configured files, else the raw
     snapshots of every committed partition (fails when there are none)."""
     paths = decp_inputs.paths or pipeline.default_inputs(Path(raw_store.root))
@@ -63,7 +63,7 @@ def _out(description: str) -> dg.AssetOut:
         "qualite": _out("What was read in each input file: kept, merged, rejected, checks (published)."),
     },
 )
-def normalisation(entrees: Ingested):
+def normalisation(entrees: Read):
     """Consolidate records into contracts, suppliers, concessions, notices and rejects."""
     normalized = pipeline.normalize(entrees)
     yield dg.Output(normalized.marches, "marches_normalises", metadata=table_metadata(normalized.marches, "marches"))
@@ -112,7 +112,7 @@ def references(indicateurs: pd.DataFrame, marches: pd.DataFrame) -> dg.Output[pd
 @dg.asset(group_name="publication", kinds={"csv", "parquet"}, owners=OWNERS, automation_condition=EAGER)
 def publication(
     publication_target: PublicationTarget,
-    entrees: Ingested,
+    entrees: Read,
     marches: pd.DataFrame,
     titulaires: pd.DataFrame,
     concessions: pd.DataFrame,
