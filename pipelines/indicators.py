@@ -108,22 +108,33 @@ def _share(name: str, unit: str, numerator: float, denominator: float, available
     }
 
 
-def _object_measures(rows: pd.DataFrame, declared: bool = True) -> list[dict]:
-    total = len(rows)
-    money = rows["_montant"].notna()
-    innovative = rows["_innovant"]
+class _Columns:
+    """What the object measures read, as numpy arrays over the prepared frame's rows: a group's measures are taken
+    on its row numbers (a pandas frame cut per group cost milliseconds, and a national year has thousands)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.money = frame["_montant"].notna().to_numpy(dtype=bool)
+        self.amount = frame["_montant"].to_numpy(dtype=np.float64, na_value=0.0)
+        self.innovative = frame["_innovant"].to_numpy(dtype=bool)
+        self.has_object = frame["_a_objet"].to_numpy(dtype=bool)
+        self.has_declared = frame["_declare"].notna().to_numpy(dtype=bool)
+        self.declared = frame["_declare"].fillna(False).to_numpy(dtype=bool)
+
+
+def _object_measures(columns: _Columns, at: np.ndarray, declared: bool = True) -> list[dict]:
+    """The object family's measures of the rows ``at`` (ascending row numbers: sums add in the rows' order)."""
+    total = len(at)
+    money, amount, innovative = columns.money[at], columns.amount[at], columns.innovative[at]
     measures = [
-        _share("part_nombre", "marches", innovative.sum(), total, rows["_a_objet"].sum(), total),
-        _share("part_montant", "euros", rows.loc[innovative & money, "_montant"].sum(), rows.loc[money, "_montant"].sum(),
-               money.sum(), total),
+        _share("part_nombre", "marches", innovative.sum(), total, columns.has_object[at].sum(), total),
+        _share("part_montant", "euros", amount[innovative & money].sum(), amount[money].sum(), money.sum(), total),
     ]
     if declared:
-        has = rows["_declare"].notna().to_numpy(dtype=bool)
-        yes = rows["_declare"].fillna(False).to_numpy(dtype=bool)
+        has, yes = columns.has_declared[at], columns.declared[at]
         measures += [
             _share("part_nombre_declare", "marches", yes.sum(), has.sum(), has.sum(), total),
-            _share("part_montant_declare", "euros", rows.loc[yes & money, "_montant"].sum(),
-                   rows.loc[has & money, "_montant"].sum(), (has & money).sum(), total),
+            _share("part_montant_declare", "euros", amount[yes & money].sum(), amount[has & money].sum(),
+                   (has & money).sum(), total),
         ]
     return measures
 
@@ -218,21 +229,27 @@ def compute_indicators(marches: pd.DataFrame, titulaires: pd.DataFrame | None = 
     frame = _prepared(marches)
     frame.index = pd.RangeIndex(len(frame))  # row numbers: what groups and supplier facts are matched on
     supplier_facts = _supplier_facts(titulaires, innovative_smes, frame)
+    columns = _Columns(frame)
+    categories_of = {dimension: pd.factorize(frame[dimension].astype("string").fillna(NOT_GIVEN), sort=True)
+                     for dimension in BREAKDOWNS}
+    # Years are cut from the columns read per year only (the breakdowns read ``columns`` and ``categories_of``).
+    narrow = frame[[name for name in _PER_YEAR if name in frame]]
     records: list[dict] = []
     for scope, categories in SCOPES.items():
-        in_scope = frame if categories is None else frame[frame["acheteur_categorie"].isin(categories)]
+        in_scope = narrow if categories is None else narrow[narrow["acheteur_categorie"].isin(categories)]
         for year, rows in in_scope.groupby("annee", sort=True):
+            at = rows.index.to_numpy()
             method = method_label(rows.get("acheteur_categorie_source"))
             base = {"annee": int(year), "perimetre": scope, "ventilation": ALL, "modalite": ALL,
                     "nb_marches": len(rows), "methode": method}
-            for m in _object_measures(rows):
+            for m in _object_measures(columns, at):
                 records.append({**base, "famille": "objet_innovant", "cible": TARGET_OBJECT, **m})
             supplier_target = TARGET_SUPPLIER_2027 if int(year) >= SUPPLIER_2027_FROM else TARGET_SUPPLIER_2020
             for m in _supplier_measures(rows, supplier_facts, innovative_smes):
                 records.append({**base, "famille": "fournisseur_innovant", "cible": supplier_target, **m})
             for m in _quality_measures(rows):
                 records.append({**base, "famille": "qualite_donnees", "cible": None, **m})
-            records += _breakdowns(rows, base)
+            records += _breakdowns(rows, at, base, columns, categories_of)
     out = pd.DataFrame.from_records(records, columns=COLUMNS)
     if out.empty:
         return out
@@ -240,23 +257,38 @@ def compute_indicators(marches: pd.DataFrame, titulaires: pd.DataFrame | None = 
     return out.sort_values(order, kind="stable").reset_index(drop=True)
 
 
-def _breakdowns(rows: pd.DataFrame, base: dict) -> list[dict]:
+NOT_GIVEN = "non renseigne"
+_PER_YEAR = ("annee", "acheteur_categorie", "acheteur_categorie_source", "acheteur_id", "format_source", "_montant",
+             "_innovant", "_declare", "_aberrant")
+
+
+def _groups(codes: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(code, positions) of each code present, by code; positions ascending."""
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0]) if len(order) else np.array([], dtype=int)
+    return [(int(codes[order[start]]), order[start:end]) for start, end in zip(starts, [*starts[1:], len(order)])]
+
+
+def _breakdowns(rows: pd.DataFrame, at: np.ndarray, base: dict, columns: _Columns,
+                categories_of: dict[str, tuple[np.ndarray, pd.Index]]) -> list[dict]:
+    """``at``: the rows' numbers in the prepared frame; ``categories_of``: each breakdown's (codes, categories)
+    over that frame, categories sorted as groupby sorts them."""
     records = []
-    slim = rows[["_montant", "_innovant", "_a_objet"]]  # what _object_measures reads: groups cut cheaply
     for dimension in BREAKDOWNS:
-        values = rows[dimension].astype("string")
-        for value, part in slim.groupby(values.fillna("non renseigne"), sort=True):
-            for m in _object_measures(part, declared=False):
-                records.append({**base, "ventilation": dimension, "modalite": str(value), "nb_marches": len(part),
-                                "famille": "objet_innovant", "cible": TARGET_OBJECT, **m})
+        codes, categories = categories_of[dimension]
+        for code, positions in _groups(codes[at]):
+            for m in _object_measures(columns, at[positions], declared=False):
+                records.append({**base, "ventilation": dimension, "modalite": str(categories[code]),
+                                "nb_marches": len(positions), "famille": "objet_innovant", "cible": TARGET_OBJECT,
+                                **m})
     # Top buyers by innovative amount (only buyers with some innovative amount are ranked).
     money = rows["_montant"].notna()
     innovative_amount = rows[rows["_innovant"] & money].groupby("acheteur_id")["_montant"].sum()
     # Positions per buyer (groupby.get_group misses the only group of a one-row frame in pandas 3.1).
-    by_buyer = slim.groupby(rows["acheteur_id"]).indices
+    by_buyer = rows.groupby("acheteur_id").indices
     for buyer in innovative_amount.sort_values(ascending=False, kind="stable").head(TOP_BUYERS).index:
-        part = slim.iloc[by_buyer[buyer]]
-        for m in _object_measures(part, declared=False):
-            records.append({**base, "ventilation": "acheteur", "modalite": str(buyer), "nb_marches": len(part),
+        positions = by_buyer[buyer]
+        for m in _object_measures(columns, at[positions], declared=False):
+            records.append({**base, "ventilation": "acheteur", "modalite": str(buyer), "nb_marches": len(positions),
                             "famille": "objet_innovant", "cible": TARGET_OBJECT, **m})
     return records
