@@ -16,6 +16,7 @@ import hashlib
 import io
 import platform
 import unicodedata
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -33,15 +34,15 @@ PREFIX = "logits-"
 
 @functools.lru_cache(maxsize=8)
 def cache_key(model_digest: str) -> str:
-    """The model's file (as loaded), the code turning a text into a logit and the libraries it runs on."""
-    import scipy
-    import sklearn
+    """The model's file (as loaded), the code turning a text into a logit and the libraries it runs on.
 
+    Library versions are read from the installed distributions: importing scikit-learn costs seconds, and a run
+    whose texts are all cached never needs it."""
     digest = hashlib.sha256(model_digest.encode())
     for module in (keywords, text_model):
         digest.update(Path(module.__file__).read_bytes())
-    for version in (sklearn.__version__, scipy.__version__, np.__version__, platform.python_version(),
-                    unicodedata.unidata_version):
+    for version in (metadata.version("scikit-learn"), metadata.version("scipy"), np.__version__,
+                    platform.python_version(), unicodedata.unidata_version):
         digest.update(b"\0" + version.encode())
     return digest.hexdigest()[:16]
 
@@ -87,9 +88,10 @@ def cached_logits(model: TextModel, texts: pd.Series, folder: Path, key: str, na
             at = pc.drop_null(positions).to_numpy(zero_copy_only=False)
             scores[:-1][known] = cached.column("logit").to_numpy()[at]
     new = np.flatnonzero(~known)
-    scored = model.logits(pd.Series(list(uniques[new]) + [None], dtype=object))
-    scores[:-1][new] = scored[:-1]
-    scores[-1] = scored[-1]  # a missing text: the intercept alone
     if len(new):
+        scored = model.logits(pd.Series(list(uniques[new]) + [None], dtype=object))
+        scores[:-1][new] = scored[:-1]
         _write(path, unique_texts, scores[:-1], f"{PREFIX}{name}-*.parquet")
+    # A missing text: the intercept alone, as model.logits scores it (an empty row of the TF-IDF matrix).
+    scores[-1] = np.float64(0.0) + model.intercept
     return scores[codes]  # code -1 (missing text) picks the last entry

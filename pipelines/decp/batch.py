@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..tables import columns_of, marches_columns, supplier_links
+from ..tables import columns_of, marches_columns, supplier_links, uid_order
 
 # Not published: where each record was read, and its last modification (consolidation ranks versions by them).
 PRIVATE = ("_chemin", "_rang_fichier", "_position", "_derniere_modification")
@@ -22,7 +22,8 @@ PRIVATE = ("_chemin", "_rang_fichier", "_position", "_derniere_modification")
 
 @dataclass
 class MarchesBatch:
-    frame: pd.DataFrame  # one row per contract record: marches columns (tables.marches_columns) + PRIVATE
+    frame: pd.DataFrame  # one row per contract record: marches columns (tables.marches_columns) + PRIVATE;
+    # sorted by uid within each file read
     links: pd.DataFrame  # one row per supplier of a record (tables.supplier_links): ``_ligne`` = its row in frame
 
     def __len__(self) -> int:
@@ -43,7 +44,9 @@ def from_rows(rows: list[dict]) -> MarchesBatch:
     frame["_rang_fichier"] = pd.array(rang, dtype="Int64")
     frame["_position"] = pd.array(position, dtype="Int64")
     frame["_derniere_modification"] = pd.to_datetime(pd.Series(modified, dtype=object)).astype("datetime64[s]")
-    return MarchesBatch(frame, supplier_links(rows))
+    # Sorted by uid here, in the reading worker: the parent then merges sorted runs, whose rows it gathers in
+    # order, 7x faster than the same rows scattered (a million rows of forty columns).
+    return take(MarchesBatch(frame, supplier_links(rows)), uid_order(frame["uid"]))
 
 
 def concat(batches: list[MarchesBatch]) -> MarchesBatch:
@@ -56,12 +59,13 @@ def concat(batches: list[MarchesBatch]) -> MarchesBatch:
 
 
 def take(batch: MarchesBatch, lines: np.ndarray) -> MarchesBatch:
-    """The records at ``lines`` (ascending row numbers), with their suppliers."""
+    """The records at ``lines`` (row numbers, in the order wanted), with their suppliers in the same order."""
     position = np.full(len(batch), -1, dtype=np.int64)
     position[lines] = np.arange(len(lines))
     moved = position[batch.links["_ligne"].to_numpy()]
-    kept = moved >= 0
-    links = batch.links[kept].assign(_ligne=moved[kept]).reset_index(drop=True)
+    kept = np.flatnonzero(moved >= 0)
+    order = kept[np.lexsort((batch.links["rang"].to_numpy(dtype=np.int64)[kept], moved[kept]))]
+    links = batch.links.take(order).assign(_ligne=moved[order]).reset_index(drop=True)
     return MarchesBatch(batch.frame.take(lines).reset_index(drop=True), links)
 
 

@@ -17,6 +17,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
+from ..tables import uid_order
 from .batch import MarchesBatch, python_values, take
 from .ingest import reject
 from .values import fold
@@ -119,7 +120,7 @@ def consolidate_batch(batch: MarchesBatch, date_key: str, amount_key: str, label
                       ) -> tuple[MarchesBatch, Counter, list[dict]]:
     """consolidate() on columns: the records of a uid read once (most of them) are kept as they are; the others go
     through consolidate() as dicts of the fields it compares, and the winners' rows are kept by number. Returns
-    (one row per uid, with ``nb_versions_fusionnees``; how many records of each file were merged into another;
+    (one row per uid in uid order, with ``nb_versions_fusionnees``; how many records of each file were merged into another;
     rejets for colliding contracts)."""
     frame = batch.frame
     repeated = np.flatnonzero(frame["uid"].duplicated(keep=False).to_numpy())
@@ -134,6 +135,8 @@ def consolidate_batch(batch: MarchesBatch, date_key: str, amount_key: str, label
         keep[winner["_ligne"]] = True
         versions[winner["_ligne"]] = winner["nb_versions_fusionnees"]
     lines = np.flatnonzero(keep)
+    # In uid order, as published: one take of the million rows instead of a take now and a sort later.
+    lines = lines[uid_order(frame["uid"].take(lines))]
     kept = take(batch, lines)
     kept.frame["nb_versions_fusionnees"] = pd.array(versions[lines], dtype="Int64")
     return kept, Counter(path for winner in winners for path in winner["_fusions"]), rejected
