@@ -3,8 +3,9 @@
 The machine has two cores and most of the pipeline's work holds one; work that only reads what is in memory can
 run beside it: the Great Expectations suites beside the writing of the publication, half of the text-model scoring
 beside the other half. The child is forked once its inputs are built, so it reads them from memory shared
-copy-on-write instead of receiving a pickled copy; only its (small) result comes back. Where fork is missing, or the work is too small to pay a process start, the function runs
-at once in this process: the result is the same either way.
+copy-on-write instead of receiving a pickled copy; only its (small) result comes back. Where fork is missing, or
+the work is too small to pay a process start, the function runs at once in this process: the result is the same
+either way.
 """
 
 from __future__ import annotations

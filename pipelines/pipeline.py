@@ -68,7 +68,7 @@ def default_inputs(raw_root: Path) -> list[str]:
 
 
 def normalize(read: Read) -> Normalized:
-    with gc_paused():  # row dicts by the thousand, in no reference cycle: the cyclic GC would rescan them all
+    with gc_paused():  # notice and concession rows, the repeated contracts' versions: no reference cycle to find
         return _normalize(read)
 
 
@@ -161,8 +161,8 @@ def run_from_files(paths: Iterable[str | Path], out_dir: Path, max_bytes: int | 
         raise FileNotFoundError(f"{missing[0]} : fichier ou dossier introuvable")
     with steps("parse"):
         ingested = ingest(paths, max_bytes, Path(out_dir))
-    # The rows just read are millions of long-lived objects in no reference cycle: out of the cyclic GC's scans
-    # until the run ends (they are still freed by reference counting).
+    # The rows just read (notices, concessions, rejets, up to hundreds of thousands) are long-lived objects in no
+    # reference cycle: out of the cyclic GC's scans until the run ends (they are still freed by reference counting).
     gc.freeze()
     try:
         with steps("normalize"):

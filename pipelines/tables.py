@@ -88,7 +88,17 @@ def _column(values: list, kind: str) -> pd.Series:
 
 def _by_uid(frame: pd.DataFrame) -> pd.DataFrame:
     # The frame, not the rows, is sorted: after a sort of the dicts every column pass would jump across memory.
-    return frame.sort_values("uid", kind="stable") if len(frame) else frame
+    return frame.sort_values("uid", kind="stable") if len(frame) and not in_uid_order(frame["uid"]) else frame
+
+
+def in_uid_order(uids: pd.Series) -> bool:
+    """Whether the uids are already sorted (consolidation hands the contracts over in uid order)."""
+    values = pa.array(uids.astype("string").array)  # an Array, or a ChunkedArray after a concat
+    if len(values) < 2:
+        return True
+    if values.null_count:
+        return False
+    return pc.all(pc.less_equal(values.slice(0, len(values) - 1), values.slice(1))).as_py()
 
 
 def marches_columns(rows: list[dict]) -> pd.DataFrame:
@@ -134,8 +144,9 @@ def titulaires_table(uids: pd.Series, links: pd.DataFrame) -> pd.DataFrame:
     sorted by uid and rank."""
     lines = links["_ligne"].to_numpy()
     # By each uid's place in sorted order, then rank: integers sorted, not two million strings.
-    place = np.empty(len(uids), dtype=np.int64)
-    place[uid_order(uids)] = np.arange(len(uids))
+    place = np.arange(len(uids))
+    if not in_uid_order(uids):
+        place[uid_order(uids)] = np.arange(len(uids))
     order = np.lexsort((links["rang"].to_numpy(dtype=np.int64), place[lines]))
     frame = pd.DataFrame({"uid": uids.take(lines[order]).reset_index(drop=True)})
     for name in LINK_NAMES:

@@ -3,12 +3,13 @@
 import datetime as dt
 from collections import Counter
 
+import pandas as pd
 import pytest
 
 from pipelines.decp import batch
 from pipelines.decp.consolidate import consolidate, consolidate_batch
 from pipelines.decp.records import RecordRejected, normalize_concession, normalize_marche, record_kind
-from pipelines.tables import titulaires_table
+from pipelines.tables import rejets_table, titulaires_table
 
 TODAY = dt.date(2026, 11, 26)
 BUYER = "21590163800019"
@@ -178,6 +179,28 @@ def test_columns_consolidate_as_the_rows_do():
     assert rejected_too == rejected and len(rejected) == 2
     suppliers = titulaires_table(columns.frame["uid"], columns.links)
     assert list(suppliers["uid"]) == sorted(k["uid"] for k in kept for _ in k["_titulaires"])
+
+
+def test_columns_reject_in_reading_order_across_same_named_files():
+    """Two files published under one name (a/x.json and b/x.json given as files): their collision rejets share
+    (fichier, position), so the pipeline's order must be the rows' reading order, as consolidate() gives it."""
+    def file(rank, *records):
+        rows = []
+        for position, (ident, objet, notified) in enumerate(records):
+            row = normalize_marche(_v2(id=ident, objet=objet, dateNotification=notified), TODAY)
+            row.update(source_fichier="x.json", format_source="decp-2024-json", _chemin="x.json",
+                       _rang_fichier=rank, _position=position)
+            rows.append(row)
+        return rows
+
+    first = file(0, ("B", "Lot p", "2024-01-01"), ("A", "Lot q", "2024-02-01"))
+    second = file(1, ("A", "Lot p", "2024-01-01"), ("B", "Lot q", "2024-02-01"))
+    _, rejected = consolidate(first + second, "date_notification", "montant_initial", "marché")
+    columns = batch.concat([batch.from_rows(first), batch.from_rows(second)])
+    _, _, rejected_too = consolidate_batch(columns, "date_notification", "montant_initial", "marché")
+    assert [r["identifiant"] for r in rejected] == [BUYER + "B", BUYER + "A"]
+    assert rejected_too == rejected
+    pd.testing.assert_frame_equal(rejets_table(rejected_too), rejets_table(rejected))
 
 
 def test_price_types_from_2024_list_and_from_2019_form():

@@ -111,7 +111,7 @@ def consolidate(rows: list[dict], date_key: str, amount_key: str, label: str) ->
     return kept, rejected
 
 
-# What consolidate() reads of a record: the versions of a uid are compared on these fields alone.
+# What consolidate() reads of a record: the fields versions are compared on, and those its rejets name.
 _VERSION_FIELDS = ("uid", "objet", "nb_modifications", "_derniere_modification", "date_publication_donnees",
                    "_rang_fichier", "_position", "_chemin", "format_source")
 
@@ -119,11 +119,17 @@ _VERSION_FIELDS = ("uid", "objet", "nb_modifications", "_derniere_modification",
 def consolidate_batch(batch: MarchesBatch, date_key: str, amount_key: str, label: str
                       ) -> tuple[MarchesBatch, Counter, list[dict]]:
     """consolidate() on columns: the records of a uid read once (most of them) are kept as they are; the others go
-    through consolidate() as dicts of the fields it compares, and the winners' rows are kept by number. Returns
-    (one row per uid in uid order, with ``nb_versions_fusionnees``; how many records of each file were merged into another;
-    rejets for colliding contracts)."""
+    through consolidate() as dicts of the fields it reads, and the winners' rows are kept by number.
+
+    Returns (one row per uid, in uid order, with ``nb_versions_fusionnees``; how many records of each file were
+    merged into another; rejets for colliding contracts)."""
     frame = batch.frame
     repeated = np.flatnonzero(frame["uid"].duplicated(keep=False).to_numpy())
+    # In reading order (file, then position), as consolidate() saw the rows: rejets of two same-named files keep
+    # their order.
+    read_order = np.lexsort((frame["_position"].to_numpy(dtype=np.int64)[repeated],
+                             frame["_rang_fichier"].to_numpy(dtype=np.int64)[repeated]))
+    repeated = repeated[read_order]
     names = list(dict.fromkeys([*_VERSION_FIELDS, date_key, amount_key]))
     values = [python_values(frame[name].take(repeated)) for name in names]
     records = [dict(zip(names, fields), _ligne=int(line)) for line, *fields in zip(repeated, *values)]

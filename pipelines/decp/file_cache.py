@@ -32,8 +32,10 @@ import shutil
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
+from .. import schemas
 from ..files import atomic_write_bytes, sha256_file
 from ..notices.read import sniff_notice
 from . import batch, values
@@ -45,10 +47,11 @@ PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 MAX_WORKERS = 2
 CACHE_FORMAT = "2"
 _ROOT = Path(__file__).resolve().parents[2]
-# The files that turn a file's bytes into its entry: the readers and their schemas, and the columns of the
-# contracts (batch is built with the published table's code and schema).
+# What turns a file's bytes into its entry: the readers and the official schemas, then the code and Table Schema of
+# the marches columns (batch), and the libraries whose objects the entry pickles.
 _CODE_DIRS = (Path(__file__).resolve().parent, _ROOT / "schemas" / "source")
-_CODE_FILES = (_ROOT / "pipelines" / "tables.py", _ROOT / "pipelines" / "schemas.py", _ROOT / "schemas" / "marches.json")
+_CODE_FILES = (_ROOT / "pipelines" / "tables.py", _ROOT / "pipelines" / "schemas.py")
+_LIBRARIES = ("pandas", "pyarrow", "numpy")
 
 
 @dataclass
@@ -59,11 +62,13 @@ class Entry:
 
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """Digest of the code and schemas that turn a file's bytes into rows."""
+    """Digest of the code, schemas and libraries that turn a file's bytes into its entry."""
     digest = hashlib.sha256(CACHE_FORMAT.encode())
-    files = [p for folder in _CODE_DIRS for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix in (".py", ".json")]
-    for path in files + list(_CODE_FILES):
+    files = [p for folder in _CODE_DIRS for p in sorted(folder.rglob("*")) if p.suffix in (".py", ".json")]
+    for path in [p for p in files if p.is_file()] + [*_CODE_FILES, Path(schemas.SCHEMAS_DIR) / "marches.json"]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for library in _LIBRARIES:
+        digest.update(b"\0" + metadata.version(library).encode())
     return digest.hexdigest()[:16]
 
 
@@ -128,8 +133,8 @@ class FileCache:
     def load(self, key: str, today: dt.date) -> Entry | None:
         try:
             entry = pickle.loads((self.folder / f"{key}.pickle").read_bytes())
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
-            return None  # absent, or written by other code: read the file again
+        except Exception:  # noqa: BLE001 - absent, damaged or written by other code: read the file again
+            return None
         return entry if isinstance(entry, Entry) and entry.dates.holds_on(today) else None
 
     def store_bytes(self, key: str, data: bytes) -> None:

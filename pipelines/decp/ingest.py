@@ -23,6 +23,8 @@ SOURCE = "decp"
 
 @dataclass
 class Ingested:
+    """One file's records as row dicts (ingest_file; ingest_rows for several): the reading worker turns its
+    contracts into columns (batch.Read) before they reach the pipeline."""
     marches: list[dict] = field(default_factory=list)
     concessions: list[dict] = field(default_factory=list)
     avis: list[dict] = field(default_factory=list)
@@ -250,7 +252,7 @@ def ingest_files(paths: Iterable[str | Path], max_bytes: int, today: dt.date | N
 
     today = today or dt.date.today()
     result, batches = Read(), []
-    with gc_paused():  # thousands of rows are built or unpickled here, none of them in a reference cycle
+    with gc_paused():  # notice, concession and reject rows unpickled here by the hundred thousand, in no cycle
         for part in read_files(expand_inputs(paths, exclude), max_bytes, today, cache_dir, workers):
             batches.append(part.marches)
             result.concessions += part.concessions
