@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -272,30 +272,35 @@ def _enum_ok(field: dict, column: Column, present: np.ndarray) -> np.ndarray:
 
 def cell_errors(fields: list[dict], columns: list[Column]) -> list[TableError]:
     """Type and constraint errors, in Frictionless' order within a row (field order; type error first and alone)."""
+    return [error for number, (field, column) in enumerate(zip(fields, columns), start=1)
+            for error in _field_errors(number, field, column)]
+
+
+def _field_errors(number: int, field: dict, column: Column) -> list[TableError]:
+    """The type and constraint errors of one field (``number``: its position in the schema, from 1)."""
     found = []
-    for number, (field, column) in enumerate(zip(fields, columns), start=1):
-        name = field["name"]
-        constraints = field.get("constraints", {})
-        present = ~column.missing & ~column.bad
-        checks: list[tuple[str, np.ndarray]] = []
-        if constraints.get("required"):
-            checks.append(("required", ~column.missing))
-        if "pattern" in constraints and field.get("type", "string") == "string":
-            checks.append(("pattern", _pattern_ok(constraints["pattern"], column.raw, present)))
-        if "enum" in constraints:
-            checks.append(("enum", _enum_ok(field, column, present)))
-        for bound in ("minimum", "maximum"):
-            if bound in constraints and field.get("type") in ("integer", "number", "date"):
-                checks.append((bound, _bound_ok(field, column, bound, present)))
-        for row in np.flatnonzero(column.bad).tolist():
-            found.append(TableError(row + 2, number, name, "type-error",
-                                    f'type is "{field.get("type", "string")}/{field.get("format", "default")}"',
+    name = field["name"]
+    constraints = field.get("constraints", {})
+    present = ~column.missing & ~column.bad
+    checks: list[tuple[str, np.ndarray]] = []
+    if constraints.get("required"):
+        checks.append(("required", ~column.missing))
+    if "pattern" in constraints and field.get("type", "string") == "string":
+        checks.append(("pattern", _pattern_ok(constraints["pattern"], column.raw, present)))
+    if "enum" in constraints:
+        checks.append(("enum", _enum_ok(field, column, present)))
+    for bound in ("minimum", "maximum"):
+        if bound in constraints and field.get("type") in ("integer", "number", "date"):
+            checks.append((bound, _bound_ok(field, column, bound, present)))
+    for row in np.flatnonzero(column.bad).tolist():
+        found.append(TableError(row + 2, number, name, "type-error",
+                                f'type is "{field.get("type", "string")}/{field.get("format", "default")}"',
+                                column.raw[row].as_py()))
+    for constraint, ok in checks:
+        for row in np.flatnonzero(~ok & ~column.bad).tolist():
+            found.append(TableError(row + 2, number, name, "constraint-error",
+                                    f'constraint "{constraint}" is "{constraints[constraint]}"',
                                     column.raw[row].as_py()))
-        for constraint, ok in checks:
-            for row in np.flatnonzero(~ok & ~column.bad).tolist():
-                found.append(TableError(row + 2, number, name, "constraint-error",
-                                        f'constraint "{constraint}" is "{constraints[constraint]}"',
-                                        column.raw[row].as_py()))
     return found
 
 
@@ -391,19 +396,40 @@ def read_csv_strings(path: Path, names: list[str]) -> pa.Table:
     return table.rename_columns(names)
 
 
-def check_table(path: Path, schema: dict, lookups: dict | None = None) -> tuple[list[TableError], dict[str, Column]]:
-    """Cell, row and key errors of one CSV; also its columns (typed), for the foreign keys of other tables."""
+def _key_fields(schema: dict) -> set[str]:
+    """The fields integrity_errors reads: unique ones, the primary key, the foreign keys' own fields."""
+    keys = {f["name"] for f in schema["fields"] if f.get("constraints", {}).get("unique")}
+    keys.update(_as_list(schema.get("primaryKey") or []))
+    for fk in schema.get("foreignKeys") or []:
+        keys.update(_as_list(fk.get("fields")))
+    return keys
+
+
+def check_table(path: Path, schema: dict, lookups: dict | None = None, keep: Iterable[str] = ()
+                ) -> tuple[list[TableError], dict[str, Column]]:
+    """Cell, row and key errors of one CSV; also its typed key columns and ``keep`` (for other tables' foreign keys).
+
+    Field by field: each column read from the text is checked, then let go unless a key needs it (a national table
+    would otherwise hold every column twice, as text and typed)."""
     names = [f["name"] for f in schema["fields"]]
     table = read_csv_strings(path, names)
     missing_values = schema.get("missingValues", DEFAULT_MISSING)
-    columns = {f["name"]: read_column(f, pc.cast(table.column(f["name"]), pa.string()).combine_chunks(),
-                                      missing_values) for f in schema["fields"]}
-    found = cell_errors(schema["fields"], list(columns.values()))
-    if table.num_rows:
-        blank = np.logical_and.reduce([c.missing for c in columns.values()])
-        if blank.any():  # a row of empty cells is reported as blank-row alone, as Frictionless does
-            found = [e for e in found if e.row is None or not blank[e.row - 2]]
-            found += [TableError(r + 2, None, None, "blank-row", "") for r in np.flatnonzero(blank).tolist()]
+    wanted = _key_fields(schema) | set(keep)
+    found: list[TableError] = []
+    columns: dict[str, Column] = {}
+    rows = table.num_rows
+    blank = np.ones(rows, dtype=bool)
+    for number, field in enumerate(schema["fields"], start=1):
+        column = read_column(field, pc.cast(table.column(field["name"]), pa.string()).combine_chunks(),
+                             missing_values)
+        table = table.drop_columns([field["name"]])
+        found += _field_errors(number, field, column)
+        blank &= column.missing
+        if field["name"] in wanted:
+            columns[field["name"]] = column
+    if rows and blank.any():  # a row of empty cells is reported as blank-row alone, as Frictionless does
+        found = [e for e in found if e.row is None or not blank[e.row - 2]]
+        found += [TableError(r + 2, None, None, "blank-row", "") for r in np.flatnonzero(blank).tolist()]
     found += integrity_errors(schema, columns, lookups)
     return sorted(found, key=lambda e: (e.row or 0, e.field_number or 0)), columns
 
@@ -437,7 +463,8 @@ def check_package(folder: Path, package: dict, load_schema: Callable[[str], dict
             found.append(TableError(None, None, None, "byte-count", f"{size} octets, {resource['bytes']} annoncés",
                                     table=resource["name"]))
         schema = load_schema(resource["schema"])
-        errors, columns = check_table(path, schema, lookups)
+        errors, columns = check_table(path, schema, lookups,
+                                      keep=[key[0] for name, key in referenced if name == resource["name"]])
         found += [TableError(e.row, e.field_number, e.field, e.type, e.note, e.cell, resource["name"]) for e in errors]
         for name, key in referenced:
             if name == resource["name"] and len(key) == 1 and key[0] in columns:
