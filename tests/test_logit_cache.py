@@ -33,8 +33,13 @@ def model():
     return Counting(shipped_model()[0])
 
 
-def test_cached_logits_equal_scoring_again(tmp_path, model):
-    texts = pd.Series(TEXTS, dtype=object)
+# Text columns of the tables are Arrow strings (distinct texts found in Arrow); object columns take pandas' way.
+DTYPES = [object, "string", "str"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cached_logits_equal_scoring_again(tmp_path, model, dtype):
+    texts = pd.Series(TEXTS, dtype=dtype)
     expected = model.model.logits(texts)
     first = cached_logits(model, texts, tmp_path, "k1", "marches")
     model.scored.clear()
@@ -44,10 +49,11 @@ def test_cached_logits_equal_scoring_again(tmp_path, model):
     assert list((tmp_path).glob("logits-marches-k1.parquet"))
 
 
-def test_only_new_texts_are_scored(tmp_path, model):
-    cached_logits(model, pd.Series(TEXTS[:4], dtype=object), tmp_path, "k1", "marches")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_only_new_texts_are_scored(tmp_path, model, dtype):
+    cached_logits(model, pd.Series(TEXTS[:4], dtype=dtype), tmp_path, "k1", "marches")
     model.scored.clear()
-    texts = pd.Series(TEXTS + ["Étude de faisabilité"], dtype=object)
+    texts = pd.Series(TEXTS + ["Étude de faisabilité"], dtype=dtype)
     out = cached_logits(model, texts, tmp_path, "k1", "marches")
     assert [t for t in model.scored if t is not None] == [
         "Partenariat d'innovation pour un drone", "", "  Fourniture   de PAPIER ", "R&amp;D sur les batteries",

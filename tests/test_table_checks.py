@@ -93,7 +93,10 @@ CORRUPT_MARCHES = {
 }
 
 
-def test_corrupted_tables_same_errors(real_publication, tmp_path):
+@pytest.mark.parametrize("block_bytes", [table_checks.BLOCK_BYTES, 16 << 10], ids=["one-block", "many-blocks"])
+def test_corrupted_tables_same_errors(real_publication, tmp_path, monkeypatch, block_bytes):
+    # Small blocks: the rows are checked block after block (row numbers, blank rows and keys across blocks).
+    monkeypatch.setattr(table_checks, "BLOCK_BYTES", block_bytes)
     folder = tmp_path / "corrupted"
     shutil.copytree(real_publication, folder)
     data = folder / "data"
@@ -114,6 +117,10 @@ def test_corrupted_tables_same_errors(real_publication, tmp_path):
     assert {"type-error", "constraint-error", "primary-key", "foreign-key", "blank-row", "hash-count",
             "byte-count"} <= kinds
     assert sum(ours.values()) >= len(CORRUPT_MARCHES)
+    if block_bytes < table_checks.BLOCK_BYTES:
+        blocks = list(table_checks.csv_string_blocks(data / "marches.csv", [
+            f["name"] for f in json.loads((folder / "schemas" / "marches.json").read_text())["fields"]]))
+        assert len(blocks) > 3
 
 
 def test_structural_damage_is_left_to_frictionless(real_publication, tmp_path):

@@ -70,18 +70,33 @@ def _write(path: Path, texts: pa.Array, logits: np.ndarray, stale_pattern: str) 
         pass  # a cache that cannot be written only costs time at the next run
 
 
+def _distinct_texts(texts: pd.Series) -> tuple[np.ndarray, pa.Array] | None:
+    """(code of each text's distinct value, -1 where missing; the distinct texts in order of first appearance), or
+    None when a value is not text. Text columns are encoded in Arrow: a national million of texts never becomes
+    Python objects when the cache knows them all (they cost about a gigabyte at the run's peak)."""
+    if isinstance(texts.array, pd.arrays.ArrowStringArray):
+        array = pa.array(texts.array)
+        encoded = pc.dictionary_encode(array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array)
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+        return codes, encoded.dictionary.cast(pa.string())
+    codes, uniques = pd.factorize(texts.astype(object), sort=False, use_na_sentinel=True)
+    if not all(isinstance(t, str) for t in uniques):
+        return None
+    return codes, pa.array(list(uniques), type=pa.string())
+
+
 def cached_logits(model: TextModel, texts: pd.Series, folder: Path, key: str, name: str) -> np.ndarray:
     """``model.logits(texts)``, taking the logits of texts scored by the previous run from ``folder``; ``name``: the
     table the texts come from (each table keeps its own file)."""
-    codes, uniques = pd.factorize(texts.astype(object), sort=False, use_na_sentinel=True)
-    if not all(isinstance(t, str) for t in uniques):  # the cache holds texts only
+    distinct = _distinct_texts(texts)
+    if distinct is None:  # the cache holds texts only
         return model.logits(texts)
-    unique_texts = pa.array(list(uniques), type=pa.string())
+    codes, unique_texts = distinct
     path = Path(folder) / f"{PREFIX}{name}-{key}.parquet"
-    scores = np.empty(len(uniques) + 1, dtype=np.float64)
-    known = np.zeros(len(uniques), dtype=bool)
+    scores = np.empty(len(unique_texts) + 1, dtype=np.float64)
+    known = np.zeros(len(unique_texts), dtype=bool)
     cached = _read(path)
-    if cached is not None and len(uniques):
+    if cached is not None and len(unique_texts):
         positions = pc.index_in(unique_texts, value_set=cached.column("texte").combine_chunks())
         known = positions.is_valid().to_numpy(zero_copy_only=False)
         if known.any():
@@ -89,7 +104,7 @@ def cached_logits(model: TextModel, texts: pd.Series, folder: Path, key: str, na
             scores[:-1][known] = cached.column("logit").to_numpy()[at]
     new = np.flatnonzero(~known)
     if len(new):
-        scored = model.logits(pd.Series(list(uniques[new]) + [None], dtype=object))
+        scored = model.logits(pd.Series(unique_texts.take(pa.array(new)).to_pylist() + [None], dtype=object))
         scores[:-1][new] = scored[:-1]
         _write(path, unique_texts, scores[:-1], f"{PREFIX}{name}-*.parquet")
     # A missing text: the intercept alone, as model.logits scores it (an empty row of the TF-IDF matrix).
