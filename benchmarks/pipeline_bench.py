@@ -10,8 +10,9 @@ prints, per step (parse, normalize, classify, validate, publish; a step's figure
 and in total: wall time, CPU time (the process and its reaped children), peak RSS after the step and rows/s. The
 same process first measures the floor: the time ``orjson`` takes just to parse the same files' bytes with the
 garbage collector paused, then the ratio total / floor. Each size starts with an empty reading cache (every file is
-read); ``--incremental N`` then adds one month of N records and runs again with that cache, as a daily or monthly
-run does on a built history. ``--check-equal`` also runs the normal CLI
+read) and an empty publication folder (the history built from nothing); ``--incremental N`` then adds one month of
+N records and runs again with that cache, published over a copy of the history's publication, as a daily or
+monthly run does on a built history (its changelog compares both publications). ``--check-equal`` also runs the normal CLI
 (``achats-innovants run --from-files``) on the same files and compares the published data files byte for byte.
 Figures depend on the machine and its load: they are printed, never asserted.
 """
@@ -173,6 +174,15 @@ def with_new_month(work: Path, corpus: Path, records: int, seed: int) -> Path:
     return grown
 
 
+def over_history(history: Path, folder: Path) -> Path:
+    """``folder``: a copy of the history's publication (hard links), which the month is published over, as the monthly
+    run replaces the published folder (its changelog compares the two, its archive keeps both); the history's own
+    publication stays as built, for ``--check-equal``."""
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(history, folder, copy_function=os.link)
+    return folder
+
+
 def published_digests(out: Path) -> dict[str, str]:
     """sha256 of the published data files (the dated report, catalogue and workbook are left out)."""
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((out / "data").iterdir())
@@ -240,12 +250,14 @@ def main(argv: list[str] | None = None) -> int:
         corpus = ensure_corpus(args.work, size, args.format, args.seed)
         cache = args.work / f"cache-{corpus.name}"
         shutil.rmtree(cache, ignore_errors=True)  # the full build reads every file (and fills the cache)
-        result = _in_subprocess(corpus, args.work / f"publication-{corpus.name}", cache)
+        publication = args.work / f"publication-{corpus.name}"
+        shutil.rmtree(publication, ignore_errors=True)  # the history built from nothing: no publication before it
+        result = _in_subprocess(corpus, publication, cache)
         results.append(result)
         print(table(result), flush=True)
         if args.incremental:
             grown = with_new_month(args.work, corpus, args.incremental, args.seed)
-            added = _in_subprocess(grown, args.work / f"publication-{grown.name}", cache)
+            added = _in_subprocess(grown, over_history(publication, args.work / f"publication-{grown.name}"), cache)
             added["incremental_records"] = args.incremental
             result["incremental"] = added
             print(f"one month added ({args.incremental:,} records) on top of the built history, its cache reused:")

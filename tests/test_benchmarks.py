@@ -100,3 +100,23 @@ def test_new_month_is_the_history_plus_one_file(tmp_path):
     assert all(p.resolve() == h.resolve() for p, h in zip(files, history))  # links, not copies
     assert len(_records(grown / pipeline_bench.NEW_MONTH)) == 300
     assert json.loads((grown / generate_decp.MANIFEST).read_text())["records"] == 1500
+
+
+def test_the_month_is_published_over_the_history(tmp_path, monkeypatch):
+    """--incremental publishes over a copy of the history's publication, as the monthly run does: its release
+    compares with the history's, whose own publication stays as built (--check-equal reads it)."""
+    monkeypatch.setenv("ACHATS_CACHE_DIR", str(tmp_path / "cache"))
+    corpus = pipeline_bench.ensure_corpus(tmp_path, 600, "2024", 6)
+    history = tmp_path / "history"
+    built = pipeline_bench.run_one(corpus, history)
+    before = _digests(history / "data")
+    grown = pipeline_bench.with_new_month(tmp_path, corpus, 200, 6)
+    month = pipeline_bench.over_history(history, tmp_path / "month")
+    added = pipeline_bench.run_one(grown, month)
+    releases = json.loads((month / "archive" / "releases.json").read_text())
+    assert len(releases) == 2 and releases[-1]["precedente"] == releases[0]["version"]
+    marches = releases[-1]["changements"]["marches"]
+    assert marches["ajoutees"] == added["marches_publies"] - built["marches_publies"] > 0
+    assert marches["inchangees"] + marches["modifiees"] == built["marches_publies"]
+    assert len(json.loads((history / "archive" / "releases.json").read_text())) == 1
+    assert _digests(history / "data") == before
