@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import settings
+from .arrow_memory import give_back
 from .background import Background
 from .cache import cache_dir
 from .classify import classify
@@ -161,6 +162,7 @@ def run_from_files(paths: Iterable[str | Path], out_dir: Path, max_bytes: int | 
         raise FileNotFoundError(f"{missing[0]} : fichier ou dossier introuvable")
     with steps("parse"):
         ingested = ingest(paths, max_bytes, Path(out_dir))
+        give_back()
     # The rows just read (notices, concessions, rejets, up to hundreds of thousands) are long-lived objects in no
     # reference cycle: out of the cyclic GC's scans until the run ends (they are still freed by reference counting).
     gc.freeze()
@@ -168,6 +170,7 @@ def run_from_files(paths: Iterable[str | Path], out_dir: Path, max_bytes: int | 
         with steps("normalize"):
             normalized = normalize(ingested)
             del ingested
+            give_back()
         return _classify_validate_publish(normalized, out_dir, steps)
     finally:
         gc.unfreeze()
@@ -193,9 +196,11 @@ def _business_rules_gate(tables: dict[str, pd.DataFrame]) -> tuple[Background, C
 def _classify_validate_publish(normalized: Normalized, out_dir: Path, steps: Steps) -> RunSummary:
     with steps("classify"):
         marches = classify_marches(normalized.marches)
+        give_back()
         avis = classify_avis(normalized.avis)
         indicateurs = indicators(marches, normalized.titulaires)
         references_table = references(indicateurs, marches)
+        give_back()  # before the business rules' process is forked from this one
     with steps("validate"):
         pending, gate = _business_rules_gate({
             "marches": marches, "titulaires": normalized.titulaires, "concessions": normalized.concessions,

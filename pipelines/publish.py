@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import release, schemas, settings
+from .arrow_memory import give_back
 from .files import sha256_file, swap_in
 from .steps import Steps, no_steps
 from .writers import to_arrow, write_csv, write_parquet
@@ -292,6 +293,7 @@ def publish(tables: dict[str, pd.DataFrame], out_dir: Path, inputs: list[dict],
                                                   encoding="utf-8")
         with steps("validate"):
             _validate(staging, package)
+            give_back()
             if gate is not None:
                 gate()
         _write_report_and_catalog(tables, staging, files + extras, package, created)
@@ -302,6 +304,7 @@ def publish(tables: dict[str, pd.DataFrame], out_dir: Path, inputs: list[dict],
         raise PublicationError(f"{out_dir} : écriture impossible ({exc.strerror or exc})") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    give_back()
     _archive(out_dir, created)
     _upload(out_dir, files + extras)
     return files + extras

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from pipelines import pipeline
 from pipelines.decp import file_cache
-from pipelines.decp.ingest import ingest_files
+from pipelines.decp.ingest import InputFile, ingest_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import generate_decp  # noqa: E402
@@ -116,15 +117,17 @@ def test_a_day_that_judges_dates_otherwise_reads_again(tmp_path, counted_reads):
 
 def test_parallel_reads_equal_sequential(tmp_path, counted_reads):
     corpus = _corpus(tmp_path / "corpus")
-    sequential = ingest_files([corpus], 10**9, TODAY, workers=1)
+    sequential = ingest_files([corpus], 10**9, TODAY, workers=0)
+    single = ingest_files([corpus], 10**9, TODAY, workers=1)  # one worker process reads every file
     parallel = ingest_files([corpus], 10**9, TODAY, workers=2, cache_dir=tmp_path / "cache")
     counted_reads.clear()
     cached = ingest_files([corpus], 10**9, TODAY, workers=2, cache_dir=tmp_path / "cache")
     assert counted_reads == []  # the workers wrote the cache
     assert len(list((tmp_path / "cache").rglob("*.pickle"))) == 3
     for name in ("concessions", "rejets", "fichiers"):
-        assert getattr(parallel, name) == getattr(sequential, name) == getattr(cached, name), name
-    for other in (parallel, cached):
+        assert getattr(parallel, name) == getattr(sequential, name) == getattr(cached, name) \
+            == getattr(single, name), name
+    for other in (parallel, cached, single):
         pd.testing.assert_frame_equal(other.marches.frame, sequential.marches.frame)
         pd.testing.assert_frame_equal(other.marches.links, sequential.marches.links)
     assert len(sequential.marches) > 0 and len(sequential.marches.links) > 0
@@ -140,3 +143,24 @@ def test_entries_of_other_code_versions_are_dropped(tmp_path):
     ingest_files([corpus], 10**9, TODAY, cache_dir=tmp_path / "cache")
     assert not stale.exists() and unrelated.exists()
     assert len(list((tmp_path / "cache" / file_cache.code_version()).glob("*.pickle"))) == 3
+
+
+def test_reading_processes_follow_the_bytes_to_read(tmp_path):
+    """Small inputs are read here; from SEPARATE_MIN_BYTES in one worker process (its memory is not left to the
+    run); from PARALLEL_MIN_BYTES in two files or more, in two."""
+    def jobs(*sizes):
+        made = []
+        for i, size in enumerate(sizes):
+            path = tmp_path / f"f{len(list(tmp_path.iterdir()))}-{i}.json"
+            with path.open("wb") as handle:
+                handle.truncate(size)  # sparse: only the size is looked at
+            made.append((InputFile(path, path.name), i, 10**12, TODAY))
+        return made
+
+    mb = 1024 * 1024
+    assert file_cache.parallel_reads(jobs(1 * mb, 2 * mb)) == 0
+    assert file_cache.parallel_reads(jobs(file_cache.SEPARATE_MIN_BYTES)) == 1
+    assert file_cache.parallel_reads(jobs(file_cache.PARALLEL_MIN_BYTES)) == 1
+    expected = 2 if (os.cpu_count() or 1) >= 2 else 1
+    assert file_cache.parallel_reads(jobs(file_cache.PARALLEL_MIN_BYTES // 2, file_cache.PARALLEL_MIN_BYTES // 2)) \
+        == expected

@@ -246,7 +246,8 @@ def ingest_files(paths: Iterable[str | Path], max_bytes: int, today: dt.date | N
     contracts turned into columns where it was read (batch).
 
     ``cache_dir``: per-file results kept there and reused while the file's bytes are the same (file_cache);
-    ``workers``: processes reading files side by side (default: parallel_reads decides from the work's size)."""
+    ``workers``: processes reading files side by side, 0 to read them in this process (default: parallel_reads
+    decides from the work's size)."""
     from .batch import Read, concat
     from .file_cache import read_files
 
