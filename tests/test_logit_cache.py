@@ -100,3 +100,16 @@ def test_the_key_names_the_model_as_loaded(tmp_path):
     frame = pd.DataFrame({"objet": TEXTS})
     classify(frame, model=shipped_model(), cache=(tmp_path / "cache", "marches"))
     assert not (tmp_path / "cache").exists()
+
+
+def test_new_texts_scored_by_chunks_score_the_same(tmp_path, model, monkeypatch):
+    import pipelines.classify.logit_cache as logit_cache
+
+    monkeypatch.setattr(logit_cache, "SCORE_CHUNK_TEXTS", 2)
+    calls = []
+    counting = model.logits
+    monkeypatch.setattr(model, "logits", lambda texts: calls.append(len(texts)) or counting(texts))
+    texts = pd.Series(TEXTS, dtype="string")
+    out = cached_logits(model, texts, tmp_path, "k1", "marches")
+    assert np.array_equal(out, model.model.logits(texts))
+    assert len(calls) == 3 and sum(calls) == 6  # six distinct texts, at most two at a time

@@ -30,6 +30,9 @@ from . import keywords, text_model
 from .text_model import TextModel
 
 PREFIX = "logits-"
+# New texts scored at a time: a national first run has about 700,000, a few hundred MB as Python strings. Chunks
+# stay above text_model.PARALLEL_MIN_TEXTS, so that each is still scored on both cores.
+SCORE_CHUNK_TEXTS = 300_000
 
 
 @functools.lru_cache(maxsize=8)
@@ -104,8 +107,9 @@ def cached_logits(model: TextModel, texts: pd.Series, folder: Path, key: str, na
             scores[:-1][known] = cached.column("logit").to_numpy()[at]
     new = np.flatnonzero(~known)
     if len(new):
-        scored = model.logits(pd.Series(unique_texts.take(pa.array(new)).to_pylist() + [None], dtype=object))
-        scores[:-1][new] = scored[:-1]
+        # By chunks: the texts become Python objects (the model tokenises them) a chunk at a time.
+        for part in np.array_split(new, -(-len(new) // SCORE_CHUNK_TEXTS)):
+            scores[:-1][part] = model.logits(pd.Series(unique_texts.take(pa.array(part)).to_pylist(), dtype=object))
         _write(path, unique_texts, scores[:-1], f"{PREFIX}{name}-*.parquet")
     # A missing text: the intercept alone, as model.logits scores it (an empty row of the TF-IDF matrix).
     scores[-1] = np.float64(0.0) + model.intercept
