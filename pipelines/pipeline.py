@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import settings
-from .arrow_memory import give_back
+from .memory import give_back
 from .background import Background
 from .cache import cache_dir
 from .classify import classify

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import release, schemas, settings
-from .arrow_memory import give_back
+from .memory import give_back
 from .files import sha256_file, swap_in
 from .steps import Steps, no_steps
 from .writers import to_arrow, write_csv, write_parquet
