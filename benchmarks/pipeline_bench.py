@@ -10,10 +10,10 @@ prints, per step (parse, normalize, classify, validate, publish; a step's figure
 and in total: wall time, CPU time (the process and its reaped children), peak RSS after the step and rows/s. The
 same run first measures the floor, in a child process (its parsed trees would otherwise stay in the pipeline's
 memory): the time ``orjson`` takes just to parse the same files' bytes with the garbage collector paused, then the
-ratio total / floor. Each size starts with an empty reading cache (every file is
-read) and an empty publication folder (the history built from nothing); ``--incremental N`` then adds one month of
-N records and runs again with that cache, published over a copy of the history's publication, as a daily or
-monthly run does on a built history (its changelog compares both publications). ``--check-equal`` also runs the normal CLI
+ratio total / floor. Each size starts with an empty reading cache (every file is read) and an empty publication
+folder (the history built from nothing); ``--incremental N`` then adds one month of N records and runs again with
+that cache, published over a copy of the history's publication, as a daily or monthly run does on a built history
+(its changelog compares both publications). ``--check-equal`` also runs the normal CLI
 (``achats-innovants run --from-files``) on the same files and compares the published data files byte for byte.
 Figures depend on the machine and its load: they are printed, never asserted.
 """

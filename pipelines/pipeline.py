@@ -14,7 +14,6 @@ from pathlib import Path
 import pandas as pd
 
 from . import settings
-from .memory import give_back
 from .background import Background
 from .cache import cache_dir
 from .classify import classify
@@ -24,6 +23,7 @@ from .decp.ingest import ingest_files
 from .decp.whole_json import gc_paused
 from .enrichment import enrich_marches, enrich_titulaires
 from .indicators import compute_indicators
+from .memory import give_back
 from .official_figures import compare as compare_official
 from .quality_report import quality_table
 from .notices.dedup import deduplicate

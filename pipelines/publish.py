@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import release, schemas, settings
-from .memory import give_back
 from .files import sha256_file, swap_in
+from .memory import give_back
 from .steps import Steps, no_steps
 from .writers import to_arrow, write_csv, write_parquet
 

@@ -17,8 +17,8 @@ Entries are pickles: the cache folder must be writable only by the operator, as 
 **Parallel reads.** Files are independent until consolidation: with at least ``PARALLEL_MIN_BYTES`` to read in two
 files or more, two worker processes read them (the pipeline's per-record work is pure Python, one core per process)
 and their results come back in input order, so the output is the same as a sequential read; with at least
-``SEPARATE_MIN_BYTES``, one worker process reads them (the reading's memory is not left to the run). A worker sends back
-its file's contracts as columns, never as row dicts: the parent holds no per-record Python object.
+``SEPARATE_MIN_BYTES``, one worker process reads them (the reading's memory is not left to the run). A worker sends
+back its file's contracts as columns, never as row dicts: the parent holds no per-record Python object.
 """
 
 from __future__ import annotations
