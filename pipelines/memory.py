@@ -11,7 +11,6 @@ cache alone, back to the system in milliseconds.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 
 import pyarrow as pa
@@ -19,14 +18,13 @@ import pyarrow as pa
 
 @functools.lru_cache(maxsize=1)
 def _malloc_trim():
-    """glibc's ``malloc_trim`` (None elsewhere: musl, macOS, Windows keep their own ways)."""
-    name = ctypes.util.find_library("c")
+    """glibc's ``malloc_trim``, looked up among the symbols already loaded in this process (no ``ldconfig`` run from
+    a process of gigabytes); None elsewhere: musl, macOS, Windows keep their own ways."""
     try:
-        function = ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):
+        function = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):
         return None
-    if function is not None:
-        function.argtypes, function.restype = [ctypes.c_size_t], ctypes.c_int
+    function.argtypes, function.restype = [ctypes.c_size_t], ctypes.c_int
     return function
 
 

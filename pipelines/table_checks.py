@@ -459,7 +459,7 @@ def check_table(path: Path, schema: dict, lookups: dict | None = None, keep: Ite
     if blank.any():  # a row of empty cells is reported as blank-row alone, as Frictionless does
         found = [e for e in found if e.row is None or not blank[e.row - 2]]
         found += [TableError(r + 2, None, None, "blank-row", "") for r in np.flatnonzero(blank).tolist()]
-    columns = {name: _joined(columns) for name, columns in parts.items() if columns}
+    columns = {name: _joined(blocks) for name, blocks in parts.items() if blocks}
     found += integrity_errors(schema, columns, lookups)
     return sorted(found, key=lambda e: (e.row or 0, e.field_number or 0)), columns
 
