@@ -101,32 +101,42 @@ def in_uid_order(uids: pd.Series) -> bool:
     return pc.all(pc.less_equal(values.slice(0, len(values) - 1), values.slice(1))).as_py()
 
 
-def marches_columns(rows: list[dict]) -> pd.DataFrame:
-    """The marches columns of normalised rows, in the rows' order: built per file by the process that read it
-    (decp.batch); consolidation then picks rows and sets ``nb_versions_fusionnees``."""
-    frame = _from_rows(rows, "marches", {
-        "anomalies": _joined_anomalies(rows),
-        "titulaires_ids": ["|".join(p[0] for p in r["_titulaires"] if p[0]) or None for r in rows],
-        "nb_titulaires": [len(r["_titulaires"]) for r in rows],
-        "source": [SOURCE] * len(rows),
+# Columns made from the rows' anomaly codes and suppliers, not taken from their keys.
+MARCHES_COMPUTED = frozenset({"anomalies", "titulaires_ids", "nb_titulaires", "source"})
+
+
+def marches_frame(columns: dict[str, list], anomalies: list, suppliers: list[list[tuple]]) -> pd.DataFrame:
+    """The marches columns from lists of values (one per contract, keyed by column name), each contract's set of
+    anomaly codes and its suppliers (records.parties): built per file by the process that read it (decp.batch);
+    consolidation then picks rows and sets ``nb_versions_fusionnees``."""
+    count = len(anomalies)
+    columns = {name: values for name, values in columns.items() if name not in MARCHES_COMPUTED}
+    columns.update({
+        "anomalies": ["|".join(sorted(codes)) or None for codes in anomalies],
+        "titulaires_ids": ["|".join(p[0] for p in found if p[0]) or None for found in suppliers],
+        "nb_titulaires": [len(found) for found in suppliers],
+        "source": [SOURCE] * count,
     })
-    if rows:
+    fields = {f["name"]: f.get("type", "string") for f in schemas.fields("marches")}
+    frame = pd.DataFrame({name: _column(columns[name], kind) for name, kind in fields.items() if name in columns},
+                         index=pd.RangeIndex(count))
+    if count:
         frame["annee"] = pd.to_datetime(frame["date_notification"]).dt.year.astype("Int64")
     return conform(frame, "marches")
 
 
 def marches_table(kept: pd.DataFrame) -> pd.DataFrame:
-    """The published marches table from the consolidated rows (columns of ``marches_columns``)."""
+    """The published marches table from the consolidated rows (columns of ``marches_frame``)."""
     return conform(_by_uid(kept), "marches")
 
 
 LINK_NAMES = ["rang", "titulaire_id", "titulaire_type_identifiant", "titulaire_nom"]
 
 
-def supplier_links(rows: list[dict]) -> pd.DataFrame:
-    """Each row's suppliers in order, one line each; ``_ligne`` is the row's number."""
+def links_of(suppliers: list[list[tuple]]) -> pd.DataFrame:
+    """Each contract's suppliers (records.parties) in order, one line each; ``_ligne`` is the contract's number."""
     links = [(line, rank, ident, kind, name)
-             for line, r in enumerate(rows) for rank, (ident, kind, name) in enumerate(r["_titulaires"], start=1)]
+             for line, found in enumerate(suppliers) for rank, (ident, kind, name) in enumerate(found, start=1)]
     columns = [list(values) for values in zip(*links)] if links else [[] for _ in range(len(LINK_NAMES) + 1)]
     frame = pd.DataFrame({name: _column(values, "string") for name, values in zip(LINK_NAMES[1:], columns[2:])})
     frame.insert(0, "rang", pd.array(columns[1], dtype="Int64"))
@@ -140,7 +150,7 @@ def uid_order(uids: pd.Series) -> np.ndarray:
 
 
 def titulaires_table(uids: pd.Series, links: pd.DataFrame) -> pd.DataFrame:
-    """The published titulaires table: ``links`` (supplier_links) of the contracts whose uid is ``uids[_ligne]``,
+    """The published titulaires table: ``links`` (links_of) of the contracts whose uid is ``uids[_ligne]``,
     sorted by uid and rank."""
     lines = links["_ligne"].to_numpy()
     # By each uid's place in sorted order, then rank: integers sorted, not two million strings.

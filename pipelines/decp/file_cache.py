@@ -83,8 +83,8 @@ Job = tuple[InputFile, int, int, dt.date]
 def _read(job: Job) -> Entry:
     item, rank, max_bytes, today = job
     with values.watching_dates() as window, gc_paused():
-        ingested = ingest_file(item, rank, max_bytes, today)
-        read = Read(batch.from_rows(ingested.marches), ingested.concessions, ingested.avis, ingested.rejets,
+        ingested = ingest_file(item, rank, max_bytes, today, columns=True)
+        read = Read(batch.from_parts(ingested.marches, ingested.blocks), ingested.concessions, ingested.avis, ingested.rejets,
                     ingested.fichiers)
     return Entry(read, window)
 

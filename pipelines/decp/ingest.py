@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..notices.read import read_notices, sniff_notice
-from . import source_schema
-from .readers import SNIFF_BYTES, CONCESSION, FileRejected, UnreadableRecord, read_records
+from . import regular, source_schema
+from .readers import SNIFF_BYTES, CONCESSION, FileRejected, RawRecord, UnreadableRecord, read_records
 from .records import RecordRejected, normalize_concession, normalize_marche, record_kind
 from .whole_json import gc_paused
 
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from .batch import Read
 
 SOURCE = "decp"
+# Records read at a time when regular contracts are read as columns (decp.regular): enough for each field's values
+# to repeat, few enough that the records of a streamed file are not all held at once.
+BLOCK_RECORDS = 20_000
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Ingested:
     """One file's records as row dicts (ingest_file; ingest_rows for several): the reading worker turns its
     contracts into columns (batch.Read) before they reach the pipeline."""
     marches: list[dict] = field(default_factory=list)
+    blocks: list[regular.Block] = field(default_factory=list)  # contracts read as columns (ingest_file)
     concessions: list[dict] = field(default_factory=list)
     avis: list[dict] = field(default_factory=list)
     rejets: list[dict] = field(default_factory=list)
@@ -152,60 +156,104 @@ def _schema_check(raw, report: dict) -> tuple[source_schema.SchemaCheck | None, 
 
 
 def _ingest_decp(item: InputFile, rank: int, max_bytes: int, today: dt.date, report: dict,
-                 result: Ingested) -> None:
+                 result: Ingested, lane: regular.Lane | None) -> None:
     """Every record read is counted once: kept (marches, concessions) or rejected; JSON records are checked
     against the official schema of their format first (source_schema): benign codes go to the row's anomalies,
     a record the schema errors leave without date nor amount is rejected (``schema_invalide``)."""
     report.update(schema_verifies=0, schema_non_verifies=0, schema_non_conformes=0, schema_erreurs={})
     try:
-        _ingest_decp_records(item, rank, max_bytes, today, report, result)
+        _ingest_decp_records(item, rank, max_bytes, today, report, result, lane)
     finally:
         report["schema_erreurs"] = dict(sorted(report["schema_erreurs"].items()))
 
 
 def _ingest_decp_records(item: InputFile, rank: int, max_bytes: int, today: dt.date, report: dict,
-                         result: Ingested) -> None:
-    name = item.name
-    source_file = _printable(item.path.name)
-    for raw in read_records(item.path, max_bytes):
-        report["format_source"] = raw.format_source
-        report["lus"] += 1
-        checked = None
-        try:
-            checked, kind = _schema_check(raw, report)
-            kind, row = _normalize(raw, today, kind)
-        except RecordRejected as exc:
-            result.rejets.append(reject(name, exc.motif, source_schema.with_codes(exc.detail, checked), raw.position,
-                                        exc.identifiant, raw.format_source))
-            report["rejetes"] += 1
-            continue
-        except Exception as exc:  # noqa: BLE001 - one odd record must not stop the run
-            result.rejets.append(reject(name, "enregistrement_invalide",
-                                        f"enregistrement inexploitable ({type(exc).__name__} : {exc})"[:500],
-                                        raw.position, None, raw.format_source))
-            report["rejetes"] += 1
-            continue
-        if checked is not None and checked.codes:
-            blocking = source_schema.blocking_codes(checked, row)
-            if blocking:
-                result.rejets.append(reject(name, source_schema.SCHEMA_INVALIDE,
-                                            source_schema.rejection_detail(checked, blocking), raw.position,
-                                            row.get("id"), raw.format_source))
-                report["rejetes"] += 1
+                         result: Ingested, lane: regular.Lane | None) -> None:
+    """``lane``: regular JSON contracts read as columns (decp.regular), blocks of BLOCK_RECORDS at a time; the other
+    records one by one."""
+    block: list[RawRecord] = []
+    try:
+        for raw in read_records(item.path, max_bytes):
+            report["format_source"] = raw.format_source
+            report["lus"] += 1
+            if lane is None:
+                _ingest_record(item, rank, today, report, result, raw)
                 continue
-            for code in checked.codes:
-                row["_anomalies"].add(source_schema.anomaly_code(code))
-        row["source_fichier"] = source_file
-        row["format_source"] = raw.format_source
-        row["_chemin"] = name
-        row["_rang_fichier"] = rank
-        row["_position"] = raw.position
-        (result.concessions if kind == CONCESSION else result.marches).append(row)
-        report["concessions" if kind == CONCESSION else "marches"] += 1
+            block.append(raw)
+            if len(block) >= BLOCK_RECORDS:
+                _ingest_block(item, rank, today, report, result, block, lane)
+                block = []
+    finally:
+        # Also when the file turns out unreadable past some records: those read so far are kept, as one by one.
+        if block:
+            _ingest_block(item, rank, today, report, result, block, lane)
 
 
-def ingest_file(item: InputFile, rank: int, max_bytes: int, today: dt.date) -> Ingested:
-    """One file, DECP or notices (routed by its content), into its own Ingested (``fichiers``: its report)."""
+def _ingest_block(item: InputFile, rank: int, today: dt.date, report: dict, result: Ingested,
+                  raws: list[RawRecord], lane: regular.Lane) -> None:
+    found = lane.read(raws)
+    taken = set(found.lines)
+    for line, raw in enumerate(raws):
+        if line not in taken:
+            _ingest_record(item, rank, today, report, result, raw)
+    if not found:
+        return
+    count = len(found)
+    report["schema_verifies"] += count
+    report["marches"] += count
+    errors = report["schema_erreurs"]
+    for codes in found.codes:
+        if codes:
+            report["schema_non_conformes"] += 1
+            for code in codes:
+                errors[code] = errors.get(code, 0) + 1
+    found.rows["source_fichier"] = [_printable(item.path.name)] * count
+    found.rows["_chemin"] = [item.name] * count
+    found.rows["_rang_fichier"] = [rank] * count
+    result.blocks.append(found)
+
+
+def _ingest_record(item: InputFile, rank: int, today: dt.date, report: dict, result: Ingested,
+                   raw: RawRecord) -> None:
+    name = item.name
+    checked = None
+    try:
+        checked, kind = _schema_check(raw, report)
+        kind, row = _normalize(raw, today, kind)
+    except RecordRejected as exc:
+        result.rejets.append(reject(name, exc.motif, source_schema.with_codes(exc.detail, checked), raw.position,
+                                    exc.identifiant, raw.format_source))
+        report["rejetes"] += 1
+        return
+    except Exception as exc:  # noqa: BLE001 - one odd record must not stop the run
+        result.rejets.append(reject(name, "enregistrement_invalide",
+                                    f"enregistrement inexploitable ({type(exc).__name__} : {exc})"[:500],
+                                    raw.position, None, raw.format_source))
+        report["rejetes"] += 1
+        return
+    if checked is not None and checked.codes:
+        blocking = source_schema.blocking_codes(checked, row)
+        if blocking:
+            result.rejets.append(reject(name, source_schema.SCHEMA_INVALIDE,
+                                        source_schema.rejection_detail(checked, blocking), raw.position,
+                                        row.get("id"), raw.format_source))
+            report["rejetes"] += 1
+            return
+        for code in checked.codes:
+            row["_anomalies"].add(source_schema.anomaly_code(code))
+    row["source_fichier"] = _printable(item.path.name)
+    row["format_source"] = raw.format_source
+    row["_chemin"] = name
+    row["_rang_fichier"] = rank
+    row["_position"] = raw.position
+    (result.concessions if kind == CONCESSION else result.marches).append(row)
+    report["concessions" if kind == CONCESSION else "marches"] += 1
+
+
+def ingest_file(item: InputFile, rank: int, max_bytes: int, today: dt.date, columns: bool = False) -> Ingested:
+    """One file, DECP or notices (routed by its content), into its own Ingested (``fichiers``: its report).
+
+    ``columns``: regular JSON contracts are read as columns (Ingested.regular) rather than as rows."""
     result = Ingested()
     report = {"fichier": item.name, "format_source": None, "lus": 0, "marches": 0, "concessions": 0, "avis": 0,
               "rejetes": 0}
@@ -214,7 +262,8 @@ def ingest_file(item: InputFile, rank: int, max_bytes: int, today: dt.date) -> I
         if notice_format:
             _ingest_notices(item, max_bytes, report, result)
         else:
-            _ingest_decp(item, rank, max_bytes, today, report, result)
+            _ingest_decp(item, rank, max_bytes, today, report, result,
+                         regular.Lane(today) if columns and regular.ENABLED else None)
     except FileRejected as exc:
         result.rejets.append(reject(item.name, exc.motif, exc.detail, format_source=report["format_source"],
                                     source=(notice_format or SOURCE).split("-", 1)[0]))

@@ -355,6 +355,45 @@ def _apply(mods: list[dict], amount_key: str, amount: float | None, duration: in
     return amount, duration, last_modification
 
 
+def nature_and_techniques(nature: object, techniques: object, notes: _Anomalies) -> tuple[str | None, str | None]:
+    """The contract's nature and its techniques joined by ``|`` (a 2019 nature can imply one: « Accord-cadre »)."""
+    nature, implied_technique, nature_note = normalize_nature(nature)
+    if nature_note:
+        notes.add(nature_note)
+    labels = _labels(techniques, "technique")
+    if implied_technique:
+        labels.insert(0, implied_technique)
+    return nature, "|".join(dict.fromkeys(t for t in labels if t.casefold() != "sans objet")) or None
+
+
+def price_form_and_types(form: object, types: object, notes: _Anomalies) -> tuple[str | None, str | None]:
+    """The price form and the price types joined by ``|`` (a 2019 form can imply a type)."""
+    price_form, implied_price_type, price_note = normalize_price_form(form)
+    if price_note:
+        notes.add(price_note)
+    price_types = [implied_price_type] if implied_price_type else []
+    for text in _labels(types, "typePrix"):
+        canonical = normalize_price_type(text)
+        if canonical is None:
+            notes.add("type_prix_inconnu")
+        elif canonical not in price_types:
+            price_types.append(canonical)
+    return price_form, "|".join(price_types) or None
+
+
+def after_modifications(value: object, amount: float | None, duration: int | None, suppliers: list, notes: _Anomalies,
+                        today: dt.date) -> tuple[float | None, int | None, list, int, dt.date | None]:
+    """A contract's amount, duration and suppliers after its modifications (``value``, applied in order), their
+    number and the date of the latest one."""
+    mods = modifications(value, notes)
+    last_modification = None
+    if mods:
+        amount, duration, last_modification = _apply(mods, "montant", amount, duration, notes, today)
+    for mod in mods:
+        suppliers = parties(mod.get("titulaires")) or suppliers
+    return amount, duration, suppliers, len(mods), last_modification
+
+
 _DECLARED = ("marcheInnovant", "marchesInnovant")  # DUME exports spell it with an s
 _CPV_KEYS = ("codeCPV", "code_cpv")
 
@@ -366,37 +405,18 @@ def normalize_marche(record: object, today: dt.date, textual: bool = False) -> d
     # plain record, a field is read with the dict's own lookup (``get`` only strips padded keys).
     field = record.get if plain else functools.partial(get, record)
 
-    nature, implied_technique, nature_note = normalize_nature(record.get("nature"))
-    if nature_note:
-        notes.add(nature_note)
-    techniques = _labels(record.get("techniques", record.get("technique")), "technique")
-    if implied_technique:
-        techniques.insert(0, implied_technique)
-    techniques = list(dict.fromkeys(t for t in techniques if t.casefold() != "sans objet"))
-
-    price_form, implied_price_type, price_note = normalize_price_form(field("formePrix"))
-    if price_note:
-        notes.add(price_note)
-    price_types = [implied_price_type] if implied_price_type else []
-    for text in _labels(record.get("typesPrix", record.get("typePrix")), "typePrix"):
-        canonical = normalize_price_type(text)
-        if canonical is None:
-            notes.add("type_prix_inconnu")
-        elif canonical not in price_types:
-            price_types.append(canonical)
+    nature, techniques = nature_and_techniques(record.get("nature"), record.get("techniques", record.get("technique")),
+                                               notes)
+    price_form, price_types = price_form_and_types(field("formePrix"),
+                                                   record.get("typesPrix", record.get("typePrix")), notes)
 
     suppliers = parties(record.get("titulaires")) or _flat_party(record, "titulaire")
     initial_amount = notes.note(parse_amount(field("montant")))
     amount = initial_amount
     initial_duration = _duration(field("dureeMois"), notes)
     duration = initial_duration
-    mods = modifications(record.get("modifications"), notes)
-    if mods:
-        amount, duration, last_modification = _apply(mods, "montant", amount, duration, notes, today)
-    else:
-        last_modification = None
-    for mod in mods:
-        suppliers = parties(mod.get("titulaires")) or suppliers
+    amount, duration, suppliers, modified, last_modification = after_modifications(
+        record.get("modifications"), amount, duration, suppliers, notes, today)
 
     location_code, location_type = _location(record, notes)
     declared = get(record, *_DECLARED, plain=plain)
@@ -409,7 +429,7 @@ def normalize_marche(record: object, today: dt.date, textual: bool = False) -> d
         "code_cpv": notes.note(parse_cpv(get(record, *_CPV_KEYS, plain=plain))),
         "procedure": notes.note(normalize_procedure(field("procedure"))),
         "nature": nature,
-        "techniques": "|".join(techniques) or None,
+        "techniques": techniques,
         "montant": amount,
         "montant_initial": initial_amount,
         "date_notification": notes.note(parse_date(field("dateNotification"), today)),
@@ -418,12 +438,12 @@ def normalize_marche(record: object, today: dt.date, textual: bool = False) -> d
         "lieu_execution_code": location_code,
         "lieu_execution_type": location_type,
         "forme_prix": price_form,
-        "types_prix": "|".join(price_types) or None,
+        "types_prix": price_types,
         "ccag": clean_label(field("ccag")),
         "offres_recues": notes.note(parse_int(field("offresRecues"))),
         "id_accord_cadre": clean_text(field("idAccordCadre")),
         "marche_innovant_declare": notes.note(parse_bool(declared)),
-        "nb_modifications": len(mods),
+        "nb_modifications": modified,
         "_titulaires": suppliers,
         "_derniere_modification": last_modification,
         "_anomalies": notes,
