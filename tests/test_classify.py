@@ -154,6 +154,16 @@ def test_normalise():
     assert keywords.normalise(12) == ""
 
 
+def test_folding_changes_exactly_the_characters_of_its_table():
+    """The search that folds characters gives what str.translate gives with the same table, for every character
+    of the Basic Multilingual Plane and the others the table lists, alone and between letters."""
+    characters = [chr(cp) for cp in range(0x10000) if not 0xD800 <= cp <= 0xDFFF]
+    characters += [chr(cp) for cp in keywords._FOLD if cp > 0xFFFF] + ["\U0001f600"]
+    text = "a".join(characters)
+    assert keywords._FOLDED.sub(keywords._fold_one, text) == text.translate(keywords._FOLD)
+    assert keywords._FOLDED.sub(keywords._fold_one, "Réaménagement d’un\u00a0lycée") == "Reamenagement d'un lycee"
+
+
 # --- structured signals ------------------------------------------------------------------------------------
 
 STRUCTURED_STRONG = [

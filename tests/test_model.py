@@ -112,6 +112,50 @@ def test_parallel_scoring_equals_serial(monkeypatch):
     assert np.allclose(model.logits(texts), serial)
 
 
+TRICKY_TEXTS = [
+    "", "a", "r&d", "r & d", "r &d innovation", "ar&d et r&d", "&&& r&&d", "projet r & d r & d", "İnnovation",
+    "données ünïcode ο λόγος", "x y z ab", "ab", "prototype prototype prototype", "e-santé 2024 lot n°3",
+    "r & d\tinnovation", "ab\u00a0cd", "developpement d'un démonstrateur r&d", "r& dinnovation",
+]
+
+
+def _sklearn_counts(vocabulary: dict[str, int], texts: list[str]):
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vec = text_model.vectorizer(vocabulary)
+    return CountVectorizer.transform(vec, texts)
+
+
+def test_term_counts_are_scikit_learns_cell_for_cell():
+    """Terms counts what the vectorizer's analyzer counts (same cells, same order): the scores stay identical."""
+    corpus, labels = _corpus()
+    model = training.fit_text(corpus["texte"].tolist(), labels["etiquette"].to_numpy(), np.ones(len(corpus)))
+    vocabulary = dict(model.vocabulary)
+    # Terms made of the token pattern's other alternative, alone and in bigrams.
+    for term in ("r&d", "r & d", "r & d innovation", "r&d r&d", "prototype prototype", "ab cd", "innovation"):
+        vocabulary.setdefault(term, len(vocabulary))
+    texts = [keywords.normalise(t) for t in corpus["objet"].tolist()] + TRICKY_TEXTS
+    expected = _sklearn_counts(vocabulary, texts)
+    counted = text_model.Terms(vocabulary).counts(texts)
+    assert counted.shape == expected.shape and counted.dtype == expected.dtype
+    assert (abs(counted - expected)).sum() == 0
+    assert np.array_equal(counted.indptr, expected.indptr) and np.array_equal(counted.indices, expected.indices)
+    assert np.array_equal(counted.data, expected.data)
+    assert expected[len(texts) - len(TRICKY_TEXTS) + TRICKY_TEXTS.index("projet r & d r & d")].sum() > 0
+
+
+def test_scores_are_the_vectorizers_bit_for_bit():
+    model, _ = decision.shipped_model()
+    corpus, _ = _corpus()
+    texts = corpus["objet"].tolist() + TRICKY_TEXTS
+    vec = text_model.vectorizer(model.vocabulary)
+    vec.idf_ = model.idf
+    expected = np.asarray(vec.transform([keywords.normalise(t) for t in texts]) @ model.coef).ravel() + \
+        model.intercept
+    scored = text_model._score_chunk(model.vocabulary, model.idf, model.coef, model.intercept, texts)
+    assert np.array_equal(scored, expected)
+
+
 def test_model_file_with_another_format_is_refused(tmp_path):
     path = tmp_path / "m.json.gz"
     with gzip.open(path, "wt", encoding="utf-8") as handle:

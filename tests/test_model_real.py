@@ -65,3 +65,19 @@ def test_classify_command_decides_like_the_pipeline(real_data, tmp_path):
     assert out["innovation_signaux"].tolist() == marches["innovation_signaux"].fillna("").astype(str).tolist()
     assert (out["innovation_score"].astype(float) - marches["innovation_score"].astype(float)).abs().max() < 5e-4
     assert marches["innovant"].sum() >= 10
+
+
+def test_scores_of_real_objects_are_the_vectorizers_bit_for_bit(corpus):
+    """text_model.Terms counts real objects (accents, "R&D", punctuation, codes) as scikit-learn's analyzer does."""
+    import numpy as np
+
+    from pipelines.classify import text_model
+
+    model, _ = decision.shipped_model()
+    texts = corpus["objet"].dropna().astype(str).tolist()
+    assert len(texts) > 1000
+    vec = text_model.vectorizer(model.vocabulary)
+    vec.idf_ = model.idf
+    expected = np.asarray(vec.transform([keywords.normalise(t) for t in texts]) @ model.coef).ravel() + model.intercept
+    assert np.array_equal(text_model._score_chunk(model.vocabulary, model.idf, model.coef, model.intercept, texts),
+                          expected)
