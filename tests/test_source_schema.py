@@ -316,3 +316,23 @@ def test_schema_files_are_the_official_ones():
     assert "139bercy/format-commande-publique" in readme and "2.0.3" in readme and "1.5.0" in readme
     motif = next(f for f in schemas.fields("rejets") if f["name"] == "motif")
     assert source_schema.SCHEMA_INVALIDE in motif["constraints"]["enum"]
+
+
+def test_memo_keys_kept_hold_their_length_only():
+    """orjson.dumps hands its text back in a buffer of 4 KB or more: a memo of a hundred thousand supplier lists
+    would hold 400 MB. Keys are kept as copies of their length, equal to the originals."""
+    import tracemalloc
+
+    import orjson
+
+    values = [{"titulaire": {"typeIdentifiant": "SIRET", "id": f"{i:014d}"}} for i in range(500)]
+    tracemalloc.start()
+    try:
+        kept = [source_schema.kept_key(orjson.dumps(value)) for value in values]
+        kept.append(source_schema.kept_key(("titulaires", orjson.dumps(values[0]))))
+        size = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert kept[:-1] == [orjson.dumps(value) for value in values]
+    assert kept[-1] == ("titulaires", orjson.dumps(values[0]))
+    assert size < 500 * 200  # about 100 bytes a key, not 4 KB

@@ -31,6 +31,7 @@ import orjson
 
 from . import source_schema
 from .readers import MARCHE, RawRecord
+from .source_schema import kept_key
 from .records import (
     _CPV_KEYS,
     _DECLARED,
@@ -77,10 +78,12 @@ _SCALARS = frozenset({bool, int, float, type(None)})
 
 
 def _keys(values: list) -> list:
-    """``_key`` of each value (inlined: a column of a block is tens of thousands of values)."""
+    """``_key`` of each value (inlined: a column of a block is tens of thousands of values). JSON texts are copied
+    to their length (source_schema.kept_key): orjson's own buffers take 4 KB each."""
     dumps, scalars = orjson.dumps, _SCALARS
     try:
-        return [v if (cls := v.__class__) is str else (cls, v) if cls in scalars else dumps(v) for v in values]
+        return [v if (cls := v.__class__) is str else (cls, v) if cls in scalars else bytes(memoryview(dumps(v)))
+                for v in values]
     except TypeError:
         return [_safe_key(v) for v in values]
 
@@ -184,7 +187,7 @@ class Lane:
         if kind is None:
             kind = record_kind(None, data)
             if None not in key and len(self._kinds) < MEMO_MAX_ENTRIES:
-                self._kinds[key] = kind
+                self._kinds[kept_key(key)] = kind
         return kind
 
     def _valid(self, schema: source_schema.RecordSchema, name: str, column: Field) -> list[bool]:
@@ -213,7 +216,7 @@ class Lane:
                 verdict = schema._field_is_valid(name, value)
             verdicts[line] = verdict
             if key is not None and len(memo) < MEMO_MAX_ENTRIES:
-                memo[key] = verdict
+                memo[kept_key(key)] = verdict
         return verdicts
 
     # --- normalisation, field by field --------------------------------------------------------------------------
@@ -243,7 +246,7 @@ class Lane:
                 result = _REFUSED
             results[line] = result
             if len(memo) < MEMO_MAX_ENTRIES and key is not None and (len(columns) == 1 or None not in key):
-                memo[key] = result
+                memo[kept_key(key)] = result
         return results
 
     def read(self, raws: list[RawRecord]) -> Block:

@@ -231,6 +231,16 @@ def _unknown_codes(instance: dict, schema: dict, path: tuple[str, ...]) -> Itera
 _UNSET = object()
 
 
+def kept_key(key: object) -> object:
+    """A memo key fit to be kept: orjson.dumps returns its text in a buffer of at least 4 KB, so each JSON key kept
+    in a memo (verdicts of suppliers, of modifications...) would hold 4 KB of memory; a copy holds its length."""
+    if key.__class__ is bytes:
+        return bytes(memoryview(key))
+    if key.__class__ is tuple:
+        return tuple(bytes(memoryview(part)) if part.__class__ is bytes else part for part in key)
+    return key
+
+
 class RecordSchema:
     """The schema of one record kind in one format version, with its compiled validators (built on first use)."""
 
@@ -353,7 +363,7 @@ class RecordSchema:
             if verdict is None:
                 verdict = self._field_is_valid(key, value)
                 if memo is not None and memo_key is not None and len(memo) < MAX_REMEMBERED_VERDICTS:
-                    memo[memo_key] = verdict
+                    memo[kept_key(memo_key)] = verdict
                     if len(memo) == MEMO_TRIAL and self._records <= 2 * MEMO_TRIAL and cls in (str, int, float):
                         memos[key] = _DIRECT
             if not verdict:
@@ -373,7 +383,7 @@ class RecordSchema:
                 validate = self._item_fast[key] = self._fast(self._item_schemas[key])
             verdict = validate(item)
             if memo_key is not None and len(self._item_verdicts) < MAX_REMEMBERED_VERDICTS:
-                self._item_verdicts[memo_key] = verdict
+                self._item_verdicts[kept_key(memo_key)] = verdict
         return verdict
 
     def outcome(self, kind: str, codes: tuple[str, ...]) -> SchemaCheck:
