@@ -76,14 +76,32 @@ _SLICE_ROWS = 50_000
 
 
 def _column(values: list, kind: str) -> pd.Series:
-    """Text columns straight to Arrow strings (pandas' conversion from objects is 3x slower); anything else, and
-    text columns holding other types, as objects for ``conform`` to convert."""
-    if kind == "string":
-        try:
+    """A column of Python values in the dtype ``conform`` gives its Table Schema type, built by Arrow from the list
+    (pandas' conversions from objects are several times slower); as objects, for ``conform`` to convert, when a
+    value is not of the type (text in a number column...)."""
+    try:
+        if kind == "string":
             return pd.Series(pd.arrays.ArrowStringArray(pa.array(values, type=pa.string())))
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            pass
+        if kind in _ARROW_TYPES:
+            # from_pandas: NaN is missing, as conform's conversion from objects takes it.
+            return _TYPED[kind](pa.array(values, type=_ARROW_TYPES[kind], from_pandas=True))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        pass
     return pd.Series(values, dtype="object")
+
+
+def _masked(array: pa.Array, fill: object) -> tuple[np.ndarray, np.ndarray]:
+    return (np.asarray(array.fill_null(fill).to_numpy(zero_copy_only=False)),
+            np.asarray(array.is_null().to_numpy(zero_copy_only=False)))
+
+
+_ARROW_TYPES = {"integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_(), "date": pa.date32()}
+_TYPED = {
+    "integer": lambda array: pd.Series(pd.arrays.IntegerArray(*_masked(array, 0))),
+    "number": lambda array: pd.Series(pd.arrays.FloatingArray(*_masked(array, 0.0))),
+    "boolean": lambda array: pd.Series(pd.arrays.BooleanArray(*_masked(array, False))),
+    "date": lambda array: pd.Series(array.cast(pa.timestamp("s")).to_numpy(zero_copy_only=False)),
+}
 
 
 def _by_uid(frame: pd.DataFrame) -> pd.DataFrame:
