@@ -85,7 +85,8 @@ def _regular_2024() -> dict:
         "typesPrix": {"typePrix": ["Définitif ferme"]}, "formePrix": "Forfaitaire", "sousTraitanceDeclaree": False,
         "titulaires": [{"titulaire": {"typeIdentifiant": "SIRET", "id": "44306184100047"}}],
         "considerationsSociales": {"considerationSociale": ["Pas de considération sociale"]},
-        "considerationsEnvironnementales": {"considerationEnvironnementale": ["Pas de considération environnementale"]},
+        "considerationsEnvironnementales": {
+            "considerationEnvironnementale": ["Pas de considération environnementale"]},
     }
 
 
@@ -98,7 +99,8 @@ def _variants() -> list[dict]:
     """Regular records and records just outside the lane (each must come out as the record path makes it)."""
     base = _regular_2024()
     changes = [
-        {}, {"_type": "Marché"}, {"_type": "Marché", "autre": 1}, {"objet ": "clé paddée"}, {"montant": "12 000,50"},
+        {}, {"_type": "Marché"}, {"_type": "Marché", "autre": 1}, {"objet ": "clé paddée"},
+        {"montant": "12 000,50"},
         {"montant": 0}, {"montant": 1e12}, {"montant": 12000}, {"montant": True}, {"id": 2025001},
         {"id": "  AB  12 "}, {"id": ""}, {"id": "x" * 17}, {"acheteur": {"id": "217 500 016 00019"}},
         {"acheteur": {"id": "2175000160001"}}, {"acheteur": {}}, {"acheteur": "21750001600019"},
@@ -120,9 +122,11 @@ def _variants() -> list[dict]:
         {"techniques": {"technique": ["Accord-cadre", "Accord-cadre"]}}, {"typesPrix": {"typePrix": ["Ferme"]}},
         {"formePrix": "forfaitaire"}, {"ccag": "NC"}, {"offresRecues": 0}, {"offresRecues": 2.0},
         {"offresRecues": "4"}, {"dureeMois": 700}, {"dureeMois": 1.5}, {"marcheInnovant": "oui"},
-        {"codeCPV": "50750000"}, {"codeCPV": "5075"}, {"lieuExecution": {"code": "75", "typeCode": "code département"}},
+        {"codeCPV": "50750000"}, {"codeCPV": "5075"},
+        {"lieuExecution": {"code": "75", "typeCode": "code département"}},
         {"lieuExecution": "75056"}, {"idAccordCadre": "AC-2024-01"}, {"objet": "a\tb  c"}, {"objet": ""},
-        {"objet": "x" * 1001}, {"objet": None}, {"tauxAvance": 0.1}, {"montant": 2**70},
+        {"objet": "x" * 1001}, {"objet": None}, {"tauxAvance": 0.1}, {"montant": 2**70}, {"tauxAvance": 2**70},
+        {"considerationsSociales": {"considerationSociale": ["Clause sociale"]}, "procedure": "Appel d'offres ouvert"},
     ]
     records = []
     for number, change in enumerate(changes):

@@ -84,8 +84,8 @@ def _read(job: Job) -> Entry:
     item, rank, max_bytes, today = job
     with values.watching_dates() as window, gc_paused():
         ingested = ingest_file(item, rank, max_bytes, today, columns=True)
-        read = Read(batch.from_parts(ingested.marches, ingested.blocks), ingested.concessions, ingested.avis, ingested.rejets,
-                    ingested.fichiers)
+        read = Read(batch.from_parts(ingested.marches, ingested.blocks), ingested.concessions, ingested.avis,
+                    ingested.rejets, ingested.fichiers)
     return Entry(read, window)
 
 

@@ -140,7 +140,7 @@ class Lane:
         self._shapes = _SHAPES
         self._verdicts = _VERDICTS
         self._kinds = _KINDS
-        self._results: dict[str, dict] = {name: _RESULTS.setdefault(name, {}) for name in _SINGLE_FIELD + _PAIRS
+        self._results: dict[str, dict] = {name: _RESULTS.setdefault(name, {}) for name in _COMPUTATIONS
                                           if name not in _PER_FILE}
         self._computations: dict[str, Callable[..., tuple[object, tuple[str, ...]]]] = {
             "acheteur": lambda value: (_buyer({"acheteur": value}, "acheteur", True), _NO_NOTES),
@@ -277,23 +277,42 @@ class Lane:
                     lines: list[int], raws: list[RawRecord], block: Block) -> None:
         """Records of one format whose keys are ``shape``, in that order (codes: the schema codes of those keys)."""
         count = len(lines)
+        records = [raws[line].data for line in lines]
         # Keys in the same order in every record of the group: each record's values in one C-level call.
-        values = zip(*map(itemgetter(*shape), [raws[line].data for line in lines])) if len(shape) > 1 \
-            else ([raws[line].data[shape[0]] for line in lines],)
-        fields = {name: Field(list(column)) for name, column in zip(shape, values) if name in schema.properties}
+        values = zip(*map(itemgetter(*shape), records)) if len(shape) > 1 else ([r[shape[0]] for r in records],)
+        columns = dict(zip(shape, values))
         keep = [True] * count
+        # The labels of a record (nature, procedure, price form, considerations...) are looked up together, as one
+        # key: their verdicts and results come from the distinct combinations, a few hundred in a national file.
+        labels = [name for name in shape if name in _LABELS and name in schema.properties]
+        combination, distinct = self._combinations(records, labels) if len(labels) > 1 else ([], [])
+        together = {name: Field([columns[name][line] for line in distinct]) for name in labels} if distinct else {}
+        fields = {name: Field(list(column)) for name, column in columns.items()
+                  if name in schema.properties and name not in together}
         for name, column in fields.items():
             for line, verdict in enumerate(self._valid(schema, name, column)):
                 if not verdict:
                     keep[line] = False
+        if together:
+            valid = [all(verdicts) for verdicts in zip(*(self._valid(schema, name, column)
+                                                          for name, column in together.items()))]
+            for line, at in enumerate(combination):
+                if not valid[at]:
+                    keep[line] = False
         empty = Field([_ABSENT] * count, [_ABSENT] * count)
+        empty_together = Field([_ABSENT] * len(distinct), [_ABSENT] * len(distinct))
+
+        computed = {}
+        for name, inputs in _COMPUTATIONS.items():
+            if together and all(field in together or field not in columns for field in inputs):
+                results = self._results_of(name, [together.get(field, empty_together) for field in inputs])
+                computed[name] = [results[at] for at in combination]
+            else:
+                computed[name] = self._results_of(name, [fields.get(field, empty) for field in inputs])
 
         def column(name: str) -> Field:
             return fields.get(name, empty)
 
-        computed = {name: self._results_of(name, [column(name)]) for name in _SINGLE_FIELD}
-        computed["nature"] = self._results_of("nature", [column("nature"), column("techniques")])
-        computed["prix"] = self._results_of("prix", [column("formePrix"), column("typesPrix")])
         computed["id"] = [_call(_contract_id, v) for v in column("id").values]
         computed["objet"] = [_call(clean_text, v) for v in column("objet").values]
         computed["montant"] = [_call(_AMOUNT, v) for v in column("montant").values]
@@ -314,6 +333,24 @@ class Lane:
             found = [codes] * len(lines)
             block.extend(_rows(computed, [raws[line] for line in lines], found), lines, found)
 
+
+    def _combinations(self, records: list[dict], names: list[str]) -> tuple[list[int], list[int]]:
+        """For each record, the number of its combination of values of ``names``; for each combination, its first
+        record."""
+        dumps, getter = orjson.dumps, itemgetter(*names)
+        numbers: dict[bytes, int] = {}
+        combination, first = [], []
+        try:
+            for line, values in enumerate(map(getter, records)):
+                key = dumps(values)
+                at = numbers.get(key)
+                if at is None:
+                    at = numbers[kept_key(key)] = len(first)
+                    first.append(line)
+                combination.append(at)
+        except TypeError:  # not plain JSON (an integer beyond 64 bits): every record on its own
+            return list(range(len(records))), list(range(len(records)))
+        return combination, first
 
     def _modified(self, values: list, computed: dict[str, list], keep: list[bool]) -> list:
         """For each record with modifications: ((amount, duration, suppliers, count, date of the latest), the codes
@@ -339,10 +376,15 @@ class Lane:
         return changed
 
 
-# The computations of a single field, and of two (nature and techniques, price form and types).
-_SINGLE_FIELD = ("acheteur", "titulaires", "dureeMois", "lieuExecution", "marcheInnovant", "codeCPV", "procedure",
-                 "dateNotification", "datePublicationDonnees", "ccag", "offresRecues", "idAccordCadre")
-_PAIRS = ("nature", "prix")
+# Each computation of Lane._computations and the fields it reads.
+_COMPUTATIONS = {name: (name,) for name in (
+    "acheteur", "titulaires", "dureeMois", "lieuExecution", "marcheInnovant", "codeCPV", "procedure",
+    "dateNotification", "datePublicationDonnees", "ccag", "offresRecues", "idAccordCadre")}
+_COMPUTATIONS.update({"nature": ("nature", "techniques"), "prix": ("formePrix", "typesPrix")})
+# Fields of few distinct values whose combinations repeat: labels of lists, yes/no, the platforms' record type.
+_LABELS = frozenset({"nature", "techniques", "modalitesExecution", "ccag", "attributionAvance", "tauxAvance",
+                     "typeGroupementOperateurs", "procedure", "formePrix", "typesPrix", "sousTraitanceDeclaree",
+                     "considerationsSociales", "considerationsEnvironnementales", "marcheInnovant", "_type"})
 # Those whose anomaly codes go to the row (normalize_marche notes them).
 _NOTED = ("nature", "prix", "montant", "dureeMois", "lieuExecution", "marcheInnovant", "codeCPV", "procedure",
           "dateNotification", "datePublicationDonnees", "offresRecues")
