@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipelines import pipeline
-from pipelines.indicators import SCOPES, amount_outlier, compute_indicators, departement
+from pipelines.indicators import SCOPES, amount_outlier, compute_indicators, cpv_division, departement
 from pipelines.official_figures import read_official
 
 DECP_2019_CSV = "decp/decp2019-csv"
@@ -198,3 +198,14 @@ def test_sirene_stock_when_present_decides_scope_and_supplier_size(tmp_path, mon
     out = pipeline.indicators(marches, enriched.titulaires)
     pme = out[(out["famille"] == "fournisseur_innovant") & (out["mesure"] == "part_montant_pme")]
     assert len(pme) and (pme["couverture"].astype(float) > 0).any()
+
+
+def test_cpv_division_is_the_regex_extraction():
+    """The division read in Arrow for ASCII codes and by Python's re for the others is what pandas' str.extract of
+    ``^\\s*(\\d{2})`` gives: ASCII separators, non-ASCII spaces and digits, short and missing codes included."""
+    codes = ["45000000", " 30200000", "\x1c12345678", "\t\n09", "1", "", None, "abc", "\u0663\u0663123",
+             "\u00a012", "12-3", "  7", "99"] + [f"{n:08d}" for n in range(0, 10**8, 99_991)]
+    series = pd.Series(codes, dtype="string")
+    divisions = cpv_division(series)
+    pd.testing.assert_series_equal(divisions, series.str.extract(r"^\s*(\d{2})", expand=False))
+    assert divisions.tolist()[:4] == ["45", "30", "12", "09"] and divisions.iloc[8] == "\u0663\u0663"

@@ -20,12 +20,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ..background import Background
 from ._files import atomic_write_text, inside, sha256_file
 from .archive import RELEASES_NAME
 from .sums import SUMS_NAME, read_sha256sums
 
 CHANGELOG_NAME = "CHANGELOG.md"
 BLOCK_BYTES = 16 << 20  # a block of the CSV read at a time: a million-row table is not held twice in memory
+# From this size (both versions), the previous version of a table is hashed in a forked process beside the current.
+PARALLEL_MIN_BYTES = 32 << 20
 _HASH = "__empreinte_ligne__"
 # Values are joined with two unit separators; a unit separator inside a value is written with an escape after it,
 # so a doubled one only ever separates values: two rows join to the same text only when all their values are equal.
@@ -79,6 +82,13 @@ def _digests(joined: pa.Array) -> np.ndarray:
     return np.fromiter(map(hash, rows), dtype=np.int64, count=len(rows))
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _header(path: Path) -> list[str]:
     try:
         return list(pd.read_csv(path, dtype=str, keep_default_na=False, nrows=0).columns)
@@ -102,8 +112,18 @@ def _diff_counts(previous: Path | None, current: Path, primary_key: list[str]) -
         _check_key(previous, previous_header, primary_key)
     # Rows are compared on the columns both versions have; added or removed columns are reported apart.
     common = [c for c in current_header if c in previous_header]
-    cur = _read_hashed(current, primary_key, common)
-    prev = _read_hashed(previous, primary_key, common) if previous is not None else cur.iloc[0:0]
+    # The previous version is read and hashed in a forked process while this one reads the current version: the
+    # child has the same hash key (the digests compare), and a national table is read in half the time.
+    pending = None
+    if previous is not None:
+        pending = Background(_read_hashed, previous, primary_key, common,
+                             fork=_size(previous) >= PARALLEL_MIN_BYTES and _size(current) >= PARALLEL_MIN_BYTES)
+    try:
+        cur = _read_hashed(current, primary_key, common)
+        prev = pending.result() if pending is not None else cur.iloc[0:0]
+    finally:
+        if pending is not None:
+            pending.cancel()
     if primary_key:
         for frame, path in ((cur, current), (prev, previous)):
             duplicated = frame.duplicated(primary_key)
