@@ -1,23 +1,24 @@
 """Regular JSON contracts checked and normalised field by field, as columns, instead of one record at a time.
 
 Nearly every record of a national DECP JSON file is *regular*: a contract whose keys are all fields of its official
-schema (plus the platforms' ``_type``), valid against that schema, without modifications. One at a time, such a
-record costs about 50 µs of Python (the schema check of source_schema, then records.normalize_marche, then the row
-turned into columns): 50 s of the two cores for a million contracts. Yet most of its fields repeat: a file has a few
-thousand buyers, suppliers, places, dates and codes, a handful of procedures and labels.
+schema (plus the platforms' ``_type``), valid against that schema. One at a time, such a record cost about 50 µs of
+Python (the schema check of source_schema, then records.normalize_marche, then the row turned into columns): 50 s of
+the two cores for a million contracts. Yet most of its fields repeat: a file has a few thousand buyers, suppliers,
+places, dates and codes, a handful of procedures and labels.
 
-So a block of records is taken field by field. Each field's schema verdict is found once per distinct value with
-the same compiled validators as source_schema (or, for the few fields of simple scalar schemas such as ``objet`` or
-``montant``, by their type and bounds, a verdict that can only be stricter); each field's normalisation runs once
-per distinct value with the same functions as normalize_marche (``nature_and_techniques``, ``parse_date``…), on the
-same values: a field's result depends on that field alone in a regular record, whose keys leave no room for the
-alternative names normalize_marche also looks at. Only the values that never repeat (ids, objects, amounts) are
-handled one by one, each with one call.
+So a block of records is taken field by field, records of the same keys together. Each field's schema verdict is
+found once per distinct value with the same compiled validators as source_schema (or, for the few fields of simple
+scalar schemas such as ``objet`` or ``montant``, by their type and bounds, a verdict that can only be stricter);
+each field's normalisation runs once per distinct value with the same functions as normalize_marche
+(``nature_and_techniques``, ``parse_date``…), on the same values: a field's result depends on that field alone in a
+regular record, whose keys leave no room for the alternative names normalize_marche also looks at. A record's labels
+(nature, procedure, price form, considerations…) are looked up together, once per distinct combination. Only the
+values that never repeat (ids, objects, amounts, modifications) are handled one by one, each with one call.
 
 A record is left to the record-by-record path (ingest) as soon as anything about it is not regular: another key, a
-schema error, a modification, a value one of these functions refuses or raises on. That path words the rejets and
-the schema codes; both paths give the same rows (tests/test_decp_regular.py compares them on the real samples and on
-generated corpora, messy records included).
+schema error, a value one of these functions refuses or raises on. That path words the rejets and the schema codes;
+both paths give the same rows (tests/test_decp_regular.py compares them on the real samples and on generated
+corpora, messy records included). About twice as fast on a 2024 file of 25,000 contracts (1.25 against 2.3 s).
 """
 
 from __future__ import annotations
@@ -332,7 +333,6 @@ class Lane:
         if lines:
             found = [codes] * len(lines)
             block.extend(_rows(computed, [raws[line] for line in lines], found), lines, found)
-
 
     def _combinations(self, records: list[dict], names: list[str]) -> tuple[list[int], list[int]]:
         """For each record, the number of its combination of values of ``names``; for each combination, its first
