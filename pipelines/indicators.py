@@ -86,7 +86,7 @@ def cpv_division(codes: pd.Series) -> pd.Series:
     values = pa.array(text.array)
     ascii_ = pc.fill_null(pc.string_is_ascii(values), True)
     found = pc.struct_field(pc.extract_regex(values, _DIVISION_ASCII.replace("(", "(?P<d>", 1)), [0])
-    division = pd.Series(found.to_pandas(types_mapper=pd.ArrowDtype), index=codes.index).astype("string")
+    division = found.to_pandas(types_mapper=pd.ArrowDtype).set_axis(codes.index).astype("string")  # by position
     others = ~np.asarray(ascii_, dtype=bool)
     if others.any():
         division[others] = text[others].str.extract(_DIVISION, expand=False)

@@ -205,7 +205,8 @@ def test_cpv_division_is_the_regex_extraction():
     ``^\\s*(\\d{2})`` gives: ASCII separators, non-ASCII spaces and digits, short and missing codes included."""
     codes = ["45000000", " 30200000", "\x1c12345678", "\t\n09", "1", "", None, "abc", "\u0663\u0663123",
              "\u00a012", "12-3", "  7", "99"] + [f"{n:08d}" for n in range(0, 10**8, 99_991)]
-    series = pd.Series(codes, dtype="string")
+    # Rows of a filtered table: the index is neither 0..n nor in order.
+    series = pd.Series(codes, dtype="string", index=np.arange(len(codes))[::-1] * 3 + 7)
     divisions = cpv_division(series)
     pd.testing.assert_series_equal(divisions, series.str.extract(r"^\s*(\d{2})", expand=False))
     assert divisions.tolist()[:4] == ["45", "30", "12", "09"] and divisions.iloc[8] == "\u0663\u0663"
