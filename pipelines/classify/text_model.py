@@ -186,8 +186,9 @@ class Terms:
         self.words = words
         self.unigram = np.full(len(words) + 1, -1, dtype=np.int64)  # by word number; the last: unknown words
         self.unigram[list(unigrams)] = list(unigrams.values())
-        pairs = np.array(sorted((a * len(words) + b, index) for (a, b), index in bigrams.items()),
-                         dtype=np.int64).reshape(-1, 2)
+        # Sorted pair keys, after a first one no pair has (-1): a search always lands on a key, even without bigrams.
+        pairs = np.array([(-1, -1)] + sorted((a * len(words) + b, index) for (a, b), index in bigrams.items()),
+                         dtype=np.int64)
         self.pair_keys, self.pair_terms = pairs[:, 0], pairs[:, 1]
 
     def _numbers(self, tokens: list[str]) -> np.ndarray:
@@ -229,13 +230,10 @@ class Terms:
         unknown = len(self.words)
         unigrams = self.unigram[words]
         pairs = words[:-1] * unknown + words[1:]
-        at = np.minimum(np.searchsorted(self.pair_keys, pairs), max(len(self.pair_keys) - 1, 0))
-        known = (words[:-1] < unknown) & (words[1:] < unknown) & (text_of[:-1] == text_of[1:])
-        if len(self.pair_keys):
-            known &= self.pair_keys[at] == pairs
-        else:
-            known[:] = False
-        terms = np.concatenate([unigrams, np.where(known, self.pair_terms[at] if len(self.pair_keys) else -1, -1)])
+        at = np.minimum(np.searchsorted(self.pair_keys, pairs), len(self.pair_keys) - 1)
+        known = (words[:-1] < unknown) & (words[1:] < unknown) & (text_of[:-1] == text_of[1:]) \
+            & (self.pair_keys[at] == pairs)
+        terms = np.concatenate([unigrams, np.where(known, self.pair_terms[at], -1)])
         texts_of = np.concatenate([text_of, text_of[:-1]])
         found = terms >= 0
         keys, counts = np.unique(texts_of[found] * self.size + terms[found], return_counts=True)

@@ -72,7 +72,8 @@ def _key(value: object) -> object:
         return value
     if value is None or cls is bool or cls is int or cls is float:
         return cls, value
-    return orjson.dumps(value)  # lists and objects; TypeError for an integer beyond 64 bits
+    # Lists and objects (TypeError for an integer beyond 64 bits), copied to their length as in _keys.
+    return bytes(memoryview(orjson.dumps(value)))
 
 
 _SCALARS = frozenset({bool, int, float, type(None)})
