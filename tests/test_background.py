@@ -101,6 +101,25 @@ def test_business_rules_give_the_same_failures_in_a_child(tables_with_failures):
     assert Background(pipeline.quality_failures, tables_with_failures).result() == here
 
 
+@pytest.mark.parametrize("forked", [True, False], ids=["fork", "ici"])
+def test_business_rules_in_rounds_fail_as_one_pass(tables_with_failures, forked):
+    """Settled tables checked once normalised, the others once classified: the same lines, in the same order."""
+    tables = dict(tables_with_failures)
+    orphan = tables["titulaires"].copy()
+    orphan.loc[0, "uid"] = "uid-sans-marche"
+    tables["titulaires"] = orphan
+    expected = pipeline.quality_failures(tables)
+    assert [line.split(" : ")[0] for line in expected][:2] == ["marches", "marches"]
+    assert any(line.startswith("titulaires : ") for line in expected)
+    rules = pipeline._BusinessRules(pipeline.BACKGROUND_CHECKS_MIN_ROWS if forked else 0)
+    rules.start(tables, pipeline.SETTLED_TABLES)
+    rules.start(tables, [name for name in pipeline.TABLES if name not in pipeline.SETTLED_TABLES])
+    with pytest.raises(PublicationError) as raised:
+        rules.gate()
+    assert str(raised.value).split(" : ", 1)[1] == " ; ".join(expected[:5])
+    assert [pending.exitcode for pending in rules.rounds] == ([0, 0] if forked else [None, None])
+
+
 def test_cancel_stops_the_child_without_waiting_for_it():
     started = time.monotonic()
     pending = Background(_sleeps)
@@ -133,9 +152,10 @@ def test_blocking_business_rule_stops_the_publication(previous, tmp_path, monkey
     shutil.copytree(previous, out)
     before = (out / "data" / "marches.csv").read_bytes()
     monkeypatch.setattr(pipeline, "BACKGROUND_CHECKS_MIN_ROWS", min_rows)
-    monkeypatch.setattr(pipeline, "quality_failures",
-                        lambda tables: [f"marches : {len(tables['marches'])} lignes, règle bloquante"])
-    with pytest.raises(PublicationError, match=r"règles métier non respectées .*marches : \d+ lignes, règle"):
+    monkeypatch.setattr(pipeline, "quality_failures", lambda tables, names: [
+        f"{name} : {len(tables[name])} lignes, règle bloquante" for name in names if name in ("marches", "rejets")])
+    # Failures of both rounds (rejets is settled once normalised, marches once classified), in publication order.
+    with pytest.raises(PublicationError, match=r"respectées .*: marches : \d+ lignes, règle bloquante ; rejets : \d+ lig"):
         pipeline.run_from_files(sample_files(), out)
     assert (out / "data" / "marches.csv").read_bytes() == before
     assert not list(tmp_path.glob(".publication.en-cours-*"))
