@@ -117,6 +117,21 @@ def test_corrupted_tables_same_errors(real_publication, tmp_path, monkeypatch, b
     assert {"type-error", "constraint-error", "primary-key", "foreign-key", "blank-row", "hash-count",
             "byte-count"} <= kinds
     assert sum(ours.values()) >= len(CORRUPT_MARCHES)
+    # Tables checked side by side report what one thread reports, in the same order: table after table (those
+    # referenced by foreign keys first), the file's bytes first, then by row and field.
+    package = json.loads((folder / "datapackage.json").read_text())
+    side_by_side = table_checks.check_package(folder, package, lambda rel: json.loads((folder / rel).read_text()))
+    monkeypatch.setattr(table_checks, "THREADS", 1)
+    assert table_checks.check_package(folder, package, lambda rel: json.loads((folder / rel).read_text())) \
+        == side_by_side
+    tables = list(dict.fromkeys(e.table for e in side_by_side))
+    assert tables.index("marches") < tables.index("titulaires")
+    for table in tables:
+        errors = [e for e in side_by_side if e.table == table]
+        in_file = [e for e in errors if e.row is None]
+        assert errors[:len(in_file)] == in_file
+        rows = errors[len(in_file):]
+        assert rows == sorted(rows, key=lambda e: (e.row, e.field_number or 0))
     if block_bytes < table_checks.BLOCK_BYTES:
         blocks = list(table_checks.csv_string_blocks(data / "marches.csv", [
             f["name"] for f in json.loads((folder / "schemas" / "marches.json").read_text())["fields"]]))
@@ -150,3 +165,43 @@ def test_frictionless_still_judges_the_package_metadata(real_publication, tmp_pa
     (folder / "datapackage.json").write_text(json.dumps(package, ensure_ascii=False), encoding="utf-8")
     with pytest.raises(PublicationError, match="license"):
         _frictionless_sample(folder, package)
+
+
+DATES = ["2024-02-29", "2023-02-29", "1900-02-29", "2000-02-29", "2024-04-31", "2024-04-30", "2024-13-01",
+         "2024-00-10", "2024-01-00", "2024-12-31", "9999-12-31", "1000-01-01", "1969-12-31", "1970-01-01",
+         "2024-1-05", "24/02/2024", "0999-01-01", "", "2024-02-30 ", "2025-06-15"]
+
+
+@pytest.mark.parametrize("offset", [0, 3], ids=["whole", "slice"])
+def test_dates_read_as_frictionless_reads_them(offset):
+    """Each date cell typed as Python's strptime types it (Frictionless' rule): real dates kept, the rest errors."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    raw = pa.array(["x"] * offset + DATES).slice(offset)
+    column = table_checks.read_column({"name": "d", "type": "date"}, raw, [""])
+    for index, cell in enumerate(DATES):
+        try:
+            expected = dt.datetime.strptime(cell, "%Y-%m-%d").date()
+        except ValueError:
+            expected = None
+        assert column.values[index].as_py() == expected, cell
+        assert bool(column.bad[index]) == (expected is None and cell != ""), cell
+    assert column.bad.sum() == 8 and column.missing.sum() == 1
+
+
+def test_blocks_read_ahead_come_in_order_with_the_readers_error():
+    def blocks():
+        yield from range(5)
+        raise table_checks.StructureError("ligne illisible")
+
+    seen = []
+    with pytest.raises(table_checks.StructureError, match="ligne illisible"):
+        for block in table_checks._read_ahead(blocks()):
+            seen.append(block)
+    assert seen == [0, 1, 2, 3, 4]
+    # A caller that stops early is not left waiting on the reader.
+    reader = table_checks._read_ahead(iter(range(10**6)))
+    assert [next(reader), next(reader)] == [0, 1]
+    reader.close()
