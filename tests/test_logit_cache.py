@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from pipelines.classify.decision import classify, model_path, shipped_model
-from pipelines.classify.logit_cache import cache_key, cached_logits
+from pipelines.classify.logit_cache import cache_key, cached_logits, prescore
 from pipelines.classify.text_model import TextModel
 from pipelines.pipeline import run_from_files
 from pipelines.settings import sample_files
@@ -113,3 +113,59 @@ def test_new_texts_scored_by_chunks_score_the_same(tmp_path, model, monkeypatch)
     out = cached_logits(model, texts, tmp_path, "k1", "marches")
     assert np.array_equal(out, model.model.logits(texts))
     assert len(calls) == 3 and sum(calls) == 6  # six distinct texts, at most two at a time
+
+
+class SetAfter:
+    """A stop event that reads as set from its ``n``-th look on."""
+
+    def __init__(self, n):
+        self.looks, self.n = 0, n
+
+    def is_set(self):
+        self.looks += 1
+        return self.looks >= self.n
+
+
+EXTRA = ["Étude de faisabilité", "Maintenance des ascenseurs", "Démonstrateur de batterie solide", "Nettoyage"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_prescored_texts_are_taken_and_score_the_same(tmp_path, model, monkeypatch, dtype):
+    import pipelines.classify.logit_cache as logit_cache
+
+    texts = pd.Series(TEXTS + EXTRA, dtype=dtype)
+    cached_logits(model, texts[:2], tmp_path, "k1", "marches")  # two texts known from an earlier run
+    monkeypatch.setattr(logit_cache, "PRESCORE_CHUNK_TEXTS", 2)
+    # First look at the start, then one before each chunk: stopped before the third chunk.
+    scored = prescore(model.model, texts, tmp_path, "k1", "marches", SetAfter(4))
+    assert scored.column("texte").to_pylist() == ["Partenariat d'innovation pour un drone", "",
+                                                   "  Fourniture   de PAPIER ", "R&amp;D sur les batteries"]
+    model.scored.clear()
+    out = cached_logits(model, texts, tmp_path, "k1", "marches", scored=scored)
+    assert [t for t in model.scored if t is not None] == EXTRA  # only what was left
+    assert np.array_equal(out, model.model.logits(texts))
+    model.scored.clear()
+    assert np.array_equal(cached_logits(model, texts, tmp_path, "k1", "marches"), out)
+    assert model.scored == []  # the prescored texts were written to the cache with the others
+    assert prescore(model.model, texts, tmp_path, "k1", "marches", SetAfter(1)).num_rows == 0
+
+
+def test_publication_is_the_same_with_texts_scored_during_consolidation(tmp_path, monkeypatch):
+    import pipelines.pipeline as pipeline
+
+    runs = {}
+    original = pipeline.classify_marches
+    for name, min_rows in (("prescored", 0), ("plain", 10**9)):
+        monkeypatch.setenv("ACHATS_CACHE_DIR", str(tmp_path / f"cache-{name}"))
+        monkeypatch.setattr(pipeline, "PRESCORE_MIN_ROWS", min_rows)
+        # The child scores every text before it is asked for them (a sample's consolidation is too short to wait).
+        monkeypatch.setattr(pipeline._Prescoring, "result",
+                            lambda self: self.pending.result() if self.pending is not None else None)
+        seen = []
+        monkeypatch.setattr(pipeline, "classify_marches",
+                            lambda marches, scored=None: seen.append(scored) or original(marches, scored))
+        run_from_files(sample_files(), tmp_path / name)
+        runs[name] = seen[0]
+    assert runs["plain"] is None and runs["prescored"].num_rows > 10
+    for name in ("marches.csv", "marches.parquet", "indicateurs.csv", "titulaires.csv"):
+        assert (tmp_path / "prescored" / "data" / name).read_bytes() == (tmp_path / "plain" / "data" / name).read_bytes()

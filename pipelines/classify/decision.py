@@ -113,12 +113,21 @@ def method_version() -> str:
     return model.facts.get("version_methode", "inconnue")
 
 
+def prescore(texts: pd.Series, folder: Path, table: str, stop):
+    """The shipped model's logits of the distinct ``texts`` the cache ``folder`` lacks, until ``stop`` is set
+    (logit_cache.prescore), for ``classify(..., scored=)``."""
+    from .logit_cache import cache_key, prescore as scores_until_stopped
+
+    text_model, _ = shipped_model()
+    return scores_until_stopped(text_model, texts, folder, cache_key(text_model.digest), table, stop)
+
+
 def classify(df: pd.DataFrame, model: tuple[TextModel, Combination] | None = None,
-             cache: tuple[Path, str] | None = None) -> pd.DataFrame:
+             cache: tuple[Path, str] | None = None, scored=None) -> pd.DataFrame:
     """`innovant`, `innovation_score`, `innovation_signaux` for each row of `df` (same index, same order).
 
     ``cache``: (folder, table name) where the shipped model's logits of the previous run are reused
-    (logit_cache); ignored with another ``model``."""
+    (logit_cache), with those of ``scored`` (``prescore``); both ignored with another ``model``."""
     text_model, combination = model or shipped_model()
     by_rules = rules.classify(df)
     objets = df["objet"] if "objet" in df.columns else pd.Series([None] * len(df), dtype=object)
@@ -126,7 +135,8 @@ def classify(df: pd.DataFrame, model: tuple[TextModel, Combination] | None = Non
     if cache is not None and model is None and text_model.digest:
         from .logit_cache import cache_key, cached_logits
 
-        text = cached_logits(text_model, objets, cache[0], cache_key(text_model.digest), cache[1])
+        text = cached_logits(text_model, objets, cache[0], cache_key(text_model.digest), cache[1],
+                             scored=scored)
     else:
         text = text_model.logits(objets)
     _, declared_false = rules.declared_flags(df)

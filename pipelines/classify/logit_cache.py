@@ -88,9 +88,23 @@ def _distinct_texts(texts: pd.Series) -> tuple[np.ndarray, pa.Array] | None:
     return codes, pa.array(list(uniques), type=pa.string())
 
 
-def cached_logits(model: TextModel, texts: pd.Series, folder: Path, key: str, name: str) -> np.ndarray:
+def _known(unique_texts: pa.Array, scores: np.ndarray, known: np.ndarray, table: pa.Table | None) -> None:
+    """Take the logits ``table`` (texte, logit) holds for ``unique_texts`` into ``scores`` and ``known``."""
+    if table is None or not len(unique_texts) or not table.num_rows:
+        return
+    positions = pc.index_in(unique_texts, value_set=table.column("texte").combine_chunks())
+    found = positions.is_valid().to_numpy(zero_copy_only=False)
+    if found.any():
+        at = pc.drop_null(positions).to_numpy(zero_copy_only=False)
+        scores[found] = table.column("logit").to_numpy()[at]
+        known |= found
+
+
+def cached_logits(model: TextModel, texts: pd.Series, folder: Path, key: str, name: str,
+                  scored: pa.Table | None = None) -> np.ndarray:
     """``model.logits(texts)``, taking the logits of texts scored by the previous run from ``folder``; ``name``: the
-    table the texts come from (each table keeps its own file)."""
+    table the texts come from (each table keeps its own file); ``scored``: logits already computed in this run
+    (``prescore``), taken as well."""
     distinct = _distinct_texts(texts)
     if distinct is None:  # the cache holds texts only
         return model.logits(texts)
@@ -98,19 +112,48 @@ def cached_logits(model: TextModel, texts: pd.Series, folder: Path, key: str, na
     path = Path(folder) / f"{PREFIX}{name}-{key}.parquet"
     scores = np.empty(len(unique_texts) + 1, dtype=np.float64)
     known = np.zeros(len(unique_texts), dtype=bool)
-    cached = _read(path)
-    if cached is not None and len(unique_texts):
-        positions = pc.index_in(unique_texts, value_set=cached.column("texte").combine_chunks())
-        known = positions.is_valid().to_numpy(zero_copy_only=False)
-        if known.any():
-            at = pc.drop_null(positions).to_numpy(zero_copy_only=False)
-            scores[:-1][known] = cached.column("logit").to_numpy()[at]
+    _known(unique_texts, scores[:-1], known, _read(path))
+    stale = not known.all()  # the file lacks texts of this run: it is written again with them
+    _known(unique_texts, scores[:-1], known, scored)
     new = np.flatnonzero(~known)
     if len(new):
         # By chunks: the texts become Python objects (the model tokenises them) a chunk at a time.
         for part in np.array_split(new, -(-len(new) // SCORE_CHUNK_TEXTS)):
             scores[:-1][part] = model.logits(pd.Series(unique_texts.take(pa.array(part)).to_pylist(), dtype=object))
+    if stale:
         _write(path, unique_texts, scores[:-1], f"{PREFIX}{name}-*.parquet")
     # A missing text: the intercept alone, as model.logits scores it (an empty row of the TF-IDF matrix).
     scores[-1] = np.float64(0.0) + model.intercept
     return scores[codes]  # code -1 (missing text) picks the last entry
+
+
+# Texts scored between two looks at the stop signal: about 0.3 s of work, the most a caller waits once it stops.
+PRESCORE_CHUNK_TEXTS = 10_000
+
+
+def prescore(model: TextModel, texts: pd.Series, folder: Path, key: str, name: str, stop) -> pa.Table:
+    """Logits of the distinct ``texts`` the cache folder does not know, scored chunk after chunk (in order of first
+    appearance) until the event ``stop`` is set: a table (texte, logit) for ``cached_logits(scored=...)``.
+
+    The run starts it in a forked process on the texts just read, while it consolidates them on the other core; the
+    texts left when it stops are scored in the classification, as any other. A text's logit does not depend on the
+    texts scored with it, so the split changes no score (tests/test_logit_cache.py)."""
+    empty = pa.table({"texte": pa.array([], pa.string()), "logit": pa.array([], pa.float64())})
+    distinct = _distinct_texts(texts)
+    if distinct is None or stop.is_set():
+        return empty
+    _, unique_texts = distinct
+    known = np.zeros(len(unique_texts), dtype=bool)
+    _known(unique_texts, np.empty(len(unique_texts)), known, _read(Path(folder) / f"{PREFIX}{name}-{key}.parquet"))
+    new = np.flatnonzero(~known)
+    scorer, parts, logits = None, [], []
+    for start in range(0, len(new), PRESCORE_CHUNK_TEXTS):
+        if stop.is_set():
+            break
+        scorer = scorer or model.scorer()
+        part = unique_texts.take(pa.array(new[start:start + PRESCORE_CHUNK_TEXTS]))
+        logits.append(scorer(part.to_pylist()))
+        parts.append(part)
+    if not parts:
+        return empty
+    return pa.table({"texte": pa.concat_arrays(parts), "logit": pa.array(np.concatenate(logits), pa.float64())})

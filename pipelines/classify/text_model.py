@@ -91,6 +91,9 @@ class TextModel:
                 other.cancel()  # when this half failed: the child is not left running
         return _score_chunk(*model, texts)
 
+    def scorer(self) -> Scorer:
+        return Scorer(self.vocabulary, self.idf, self.coef, self.intercept)
+
     def to_dict(self) -> dict:
         terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
         return {
@@ -139,17 +142,29 @@ class TextModel:
         )
 
 
+class Scorer:
+    """Logits of raw texts under a model's numbers, batch after batch: the vocabulary's term table and the weighting
+    are built once. A text's logit does not depend on the batch it comes in (one row of the TF-IDF matrix)."""
+
+    def __init__(self, vocabulary: dict[str, int], idf: np.ndarray, coef: np.ndarray, intercept: float) -> None:
+        from sklearn.feature_extraction.text import TfidfTransformer
+
+        # The vectorizer's own weighting (sublinear tf, idf, l2 norm) on counts made as its analyzer would make them.
+        self.weighting = TfidfTransformer(norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=True)
+        self.weighting.idf_ = idf
+        self.terms = Terms(vocabulary)
+        self.coef, self.intercept = coef, intercept
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        """Scores of raw texts; normalised here, so that with two processes both cores share that work too."""
+        counts = self.terms.counts([keywords.normalise(t) for t in texts])
+        matrix = self.weighting.transform(counts, copy=False)
+        return np.asarray(matrix @ self.coef, dtype=np.float64).ravel() + self.intercept
+
+
 def _score_chunk(vocabulary: dict[str, int], idf: np.ndarray, coef: np.ndarray, intercept: float,
                  texts: list[str]) -> np.ndarray:
-    """Scores of raw texts; normalised here, so that with two processes both cores share that work too."""
-    from sklearn.feature_extraction.text import TfidfTransformer
-
-    # The vectorizer's own weighting (sublinear tf, idf, l2 norm) on counts made as its analyzer would make them.
-    weighting = TfidfTransformer(norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=True)
-    weighting.idf_ = idf
-    counts = Terms(vocabulary).counts([keywords.normalise(t) for t in texts])
-    matrix = weighting.transform(counts, copy=False)
-    return np.asarray(matrix @ coef, dtype=np.float64).ravel() + intercept
+    return Scorer(vocabulary, idf, coef, intercept)(texts)
 
 
 class Terms:
