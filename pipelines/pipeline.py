@@ -18,6 +18,7 @@ from . import settings
 from .background import Background
 from .cache import cache_dir
 from .classify import classify
+from .classify import text_model
 from .classify.decision import prescore
 from .decp.batch import Read
 from .decp.consolidate import consolidate, consolidate_batch
@@ -52,9 +53,10 @@ class Normalized:
 
 def ingest(paths: Iterable[str | Path], max_bytes: int | None = None, out_dir: Path | None = None) -> Read:
     """``out_dir``: the publication folder, never read back as input when it lies inside an input folder. Files
-    already read with the same bytes come from the reading cache (cache.cache_dir, decp.file_cache)."""
+    already read with the same bytes come from the reading cache (cache.cache_dir, decp.file_cache); while other
+    processes read the others, this one imports what the text model needs."""
     return ingest_files(paths, max_bytes or settings.max_file_bytes(), exclude=[out_dir] if out_dir else (),
-                        cache_dir=cache_dir())
+                        cache_dir=cache_dir(), meanwhile=text_model.preload)
 
 
 class NoInputError(Exception):

@@ -508,3 +508,32 @@ def test_real_2024_declared_mundane_records_are_not_innovant(decp2024):
     assert not decp2024.loc[decp2024["marche_innovant_declare"].eq(False).fillna(False), "innovation_signaux"] \
         .str.contains("declare_non_innovant").any()
     assert decp2024["innovant"].mean() < 0.05
+
+
+def _runs(text: str) -> list[str]:
+    return re.findall("[a-z]+", keywords.normalise(text))
+
+
+def test_letters_are_the_runs_of_the_normalised_text_for_every_character():
+    """keywords.letters folds, removes and lowers each character as normalise does, from its UTF-8 bytes."""
+    import pyarrow as pa
+
+    codes = [cp for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF and (cp < 0x10000 or cp % 4099 == 0)]
+    texts = [f"ab{chr(cp)}cd E{chr(cp)}{chr(cp)}f {chr(cp)}" for cp in codes if chr(cp) != "&"]
+    letters = keywords.letters(pa.array(texts, type=pa.large_string())).to_pylist()
+    wrong = [(text, got) for text, got in zip(texts, letters) if got.split() != _runs(text)]
+    assert wrong == []
+    assert set("".join(letters)) <= set("abcdefghijklmnopqrstuvwxyz ")
+
+
+def test_letters_across_chunks_and_slices(monkeypatch):
+    import pyarrow as pa
+
+    texts = ["Réalisation d’un démonstrateur", "", "ŒUVRE\u00a0d'art – Ǆ", "caf\u0065\u0301 ﬁnal", "K\u212a", "",
+             "x\U0001F600y", "plain ascii text"]
+    whole = keywords.letters(pa.array(texts, type=pa.large_string())).to_pylist()
+    monkeypatch.setattr(keywords, "LETTERS_CHUNK_TEXTS", 3)
+    chunked = keywords.letters(pa.array(["avant"] + texts, type=pa.large_string()).slice(1)).to_pylist()
+    assert chunked == whole
+    assert [got.split() for got in whole] == [_runs(text) for text in texts]
+    assert whole[3].split() == ["cafe", "final"] and whole[4].split() == ["kk"]

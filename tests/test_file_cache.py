@@ -133,6 +133,19 @@ def test_parallel_reads_equal_sequential(tmp_path, counted_reads):
     assert len(sequential.marches) > 0 and len(sequential.marches.links) > 0
 
 
+@pytest.mark.parametrize("workers", [0, 2], ids=["ici", "processus"])
+def test_meanwhile_is_called_here_once_while_files_are_read(tmp_path, workers):
+    corpus = _corpus(tmp_path / "corpus")
+    calls = []
+    read = ingest_files([corpus], 10**9, TODAY, workers=workers, cache_dir=tmp_path / "cache",
+                        meanwhile=lambda: calls.append(os.getpid()))
+    assert calls == [os.getpid()] and len(read.marches) > 0
+    calls.clear()
+    ingest_files([corpus], 10**9, TODAY, workers=workers, cache_dir=tmp_path / "cache",
+                 meanwhile=lambda: calls.append(os.getpid()))
+    assert calls == []  # every file from the cache: nobody to wait for
+
+
 def test_entries_of_other_code_versions_are_dropped(tmp_path):
     corpus = _corpus(tmp_path / "corpus")
     stale = tmp_path / "cache" / ("0" * len(file_cache.code_version()))

@@ -15,6 +15,7 @@ great majority of rows, which carry none of the stems; tests check that it keeps
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -62,6 +63,78 @@ def normalise(text: object) -> str:
     if "&" in text:  # HTML entities left by some platforms: "R&amp;D", "d&#39;innovation"
         text = text.replace("&amp;", "&").replace("&#39;", "'").replace("&apos;", "'")
     return " ".join(_FOLDED.sub(_fold_one, text).lower().split())
+
+
+# The bytes a character leaves in a text's *letters*: ``normalise``, then every character but a-z made a space. A
+# character leaves at most as many bytes as its UTF-8 form has (checked when the table is built); 0xFF marks none.
+_SPACE, _NONE = 0x20, 0xFF
+
+
+@functools.lru_cache(maxsize=1)
+def letter_table() -> np.ndarray:
+    """Per code point of the Basic Multilingual Plane, the (up to three) bytes it leaves in the letters."""
+    table = np.full((0x10000, 3), _NONE, dtype=np.uint8)
+    for cp in range(0x10000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue  # surrogates: never in UTF-8 text
+        char = chr(cp)
+        out = [ord(c) if "a" <= c <= "z" else _SPACE for c in (_FOLD.get(cp, char) or "").lower()]
+        if len(out) > len(char.encode("utf-8")):
+            raise AssertionError(f"U+{cp:04X} : plus de lettres que d'octets")
+        table[cp, :len(out)] = out
+    return table
+
+
+def letters(texts: pa.Array) -> pa.Array:
+    """Each text's letters (``normalise``, then every character but a-z a space), made from the texts' UTF-8 bytes
+    with numpy, for texts without "&" (the HTML entities ``normalise`` decodes); ``texts``: large_string, no null.
+
+    Where a token pattern only looks at runs of a-z, this stands for normalise at a tenth of its cost (most objets
+    have accents, so folding them character by character in Python was a third of the text model's time). Each
+    character's bytes come from one table built from normalise's own folding: what it folds, removes (marks
+    joining the letters around them) or lowers (the Kelvin sign's "k"); outside the BMP, nothing is a letter.
+    tests/test_classify.py compares both on every code point."""
+    parts = [_letters_of(texts.slice(at, LETTERS_CHUNK_TEXTS)) for at in range(0, len(texts), LETTERS_CHUNK_TEXTS)]
+    if not parts:
+        return pa.array([], type=pa.large_string())
+    ends = np.concatenate([[0]] + [part_ends[1:] for part_ends, _ in parts])
+    ends[1:] += np.repeat(np.cumsum([0] + [len(data) for _, data in parts[:-1]]), [len(e) - 1 for e, _ in parts])
+    return pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(ends),
+                                            pa.py_buffer(np.concatenate([data for _, data in parts])))
+
+
+# Texts made into letters at a time: the work arrays of a few megabytes are reused, where arrays of a hundred
+# megabytes would cost more in fresh pages of memory than in the work itself (measured: 3x slower).
+LETTERS_CHUNK_TEXTS = 16_384
+
+
+def _letters_of(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets from 0, bytes) of the letters of ``texts``."""
+    _, offsets, data = texts.buffers()
+    bounds = np.frombuffer(offsets, dtype=np.int64)[texts.offset:texts.offset + len(texts) + 1]
+    first = int(bounds[0])
+    raw = np.frombuffer(data, dtype=np.uint8)[first:int(bounds[-1])] if data is not None \
+        else np.zeros(0, dtype=np.uint8)
+    table = letter_table()
+    # ASCII bytes through the table at once (bytes of other characters: none, until their first byte is read).
+    out = table[:256, 0].copy()
+    out[0x80:] = _NONE
+    out = out[raw]
+    # Other characters (a few percent of the bytes): their code point from their first bytes, then the table.
+    padded = np.concatenate([raw, np.zeros(3, dtype=np.uint8)])
+    starts = np.flatnonzero(raw >= 0xC0)
+    head = raw[starts].astype(np.int32)
+    follow = [padded[starts + k].astype(np.int32) & 0x3F for k in (1, 2)]
+    two, three = head < 0xE0, (head >= 0xE0) & (head < 0xF0)
+    code = np.where(two, (head & 0x1F) << 6 | follow[0], (head & 0x0F) << 12 | follow[0] << 6 | follow[1])
+    for k, at in ((0, two | three), (1, two | three), (2, three)):
+        out[starts[at] + k] = table[code[at], k]
+    out[starts[head >= 0xF0]] = _SPACE  # beyond the BMP: no letter
+    kept = out != _NONE
+    # Each text's end moves back by the bytes removed before it (a few percent: no running count over every byte).
+    ends = bounds - first
+    ends = ends - np.searchsorted(np.flatnonzero(~kept), ends)
+    return ends, out[kept]
 
 
 # --- tiers -----------------------------------------------------------------------------------------------

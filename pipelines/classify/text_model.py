@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib
 import io
 import json
 import os
@@ -142,6 +143,14 @@ class TextModel:
         )
 
 
+def preload() -> None:
+    """Import what scoring needs (scikit-learn, about 2 s) and build the letters' table: a run does it while other
+    processes read its files, so that neither its classification nor the processes forked from it to score texts
+    wait for it."""
+    importlib.import_module("sklearn.feature_extraction.text")
+    keywords.letter_table()
+
+
 class Scorer:
     """Logits of raw texts under a model's numbers, batch after batch: the vocabulary's term table and the weighting
     are built once. A text's logit does not depend on the batch it comes in (one row of the TF-IDF matrix)."""
@@ -157,7 +166,7 @@ class Scorer:
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         """Scores of raw texts; normalised here, so that with two processes both cores share that work too."""
-        counts = self.terms.counts([keywords.normalise(t) for t in texts])
+        counts = self.terms.counts([t if isinstance(t, str) else "" for t in texts], raw=True)
         matrix = self.weighting.transform(counts, copy=False)
         return np.asarray(matrix @ self.coef, dtype=np.float64).ravel() + self.intercept
 
@@ -209,8 +218,9 @@ class Terms:
     def _numbers(self, tokens: list[str]) -> np.ndarray:
         return np.fromiter(map(self.words.get, tokens, repeat(len(self.words))), dtype=np.int64, count=len(tokens))
 
-    def _words(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Each token's word number (len(words) for a word of no term) and the number of its text, in order."""
+    def _words(self, texts: list[str], raw: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Each token's word number (len(words) for a word of no term) and the number of its text, in order.
+        ``raw``: texts as read, normalised here (keywords.normalise, or its letters where only runs of a-z count)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -220,10 +230,15 @@ class Terms:
         # Runs of a-z, cut at anything else: every other byte (those of non-ASCII characters too) becomes a space in
         # the texts' UTF-8 bytes, then Arrow splits at spaces, one list of runs per text.
         column = column.take(pa.array(plain))
-        validity, offsets, data = column.buffers()
-        letters = self._LETTERS[np.frombuffer(data, dtype=np.uint8)] if data is not None else np.zeros(0, np.uint8)
-        runs = pc.ascii_split_whitespace(pa.LargeStringArray.from_buffers(
-            len(column), offsets, pa.py_buffer(letters), validity, column.null_count, column.offset))
+        if raw:
+            column = keywords.letters(column)
+        else:
+            validity, offsets, data = column.buffers()
+            letters = self._LETTERS[np.frombuffer(data, dtype=np.uint8)] if data is not None \
+                else np.zeros(0, np.uint8)
+            column = pa.LargeStringArray.from_buffers(len(column), offsets, pa.py_buffer(letters), validity,
+                                                      column.null_count, column.offset)
+        runs = pc.ascii_split_whitespace(column)
         flat = pc.list_flatten(runs)
         text_of = plain[np.asarray(pc.list_parent_indices(runs))]
         long_enough = np.asarray(pc.greater_equal(pc.binary_length(flat), 2))
@@ -231,17 +246,19 @@ class Terms:
         numbers = self._numbers(kept.dictionary.to_pylist())[np.asarray(kept.indices)]
         text_of = text_of[long_enough]
         if other.any():
-            found = [self.pattern.findall(texts[i]) for i in np.flatnonzero(other).tolist()]
+            found = [self.pattern.findall(keywords.normalise(texts[i]) if raw else texts[i])
+                     for i in np.flatnonzero(other).tolist()]
             numbers = np.concatenate([numbers, self._numbers(list(chain.from_iterable(found)))])
             text_of = np.concatenate([text_of, np.repeat(np.flatnonzero(other), [len(f) for f in found])])
             order = np.argsort(text_of, kind="stable")  # the texts with "&" were read after the others
             numbers, text_of = numbers[order], text_of[order]
         return numbers, text_of
 
-    def counts(self, texts: list[str]):
+    def counts(self, texts: list[str], raw: bool = False):
+        """The count matrix of normalised ``texts`` (of raw ones, normalised here, with ``raw``)."""
         import scipy.sparse as sp
 
-        words, text_of = self._words(texts)
+        words, text_of = self._words(texts, raw)
         unknown = len(self.words)
         unigrams = self.unigram[words]
         pairs = words[:-1] * unknown + words[1:]

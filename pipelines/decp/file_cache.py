@@ -30,7 +30,7 @@ import multiprocessing
 import os
 import pickle
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
@@ -163,11 +163,14 @@ def parallel_reads(jobs: list[Job]) -> int:
     return min(MAX_WORKERS, len(jobs))
 
 
-def _computed(jobs: list[Job], keys: list[str | None], cache: FileCache | None, workers: int | None
-              ) -> Iterator[Entry]:
-    """Each job's entry, in order; the cache written for the jobs that have a key."""
+def _computed(jobs: list[Job], keys: list[str | None], cache: FileCache | None, workers: int | None,
+              meanwhile: Callable[[], None] | None = None) -> Iterator[Entry]:
+    """Each job's entry, in order; the cache written for the jobs that have a key. ``meanwhile`` is called once the
+    worker processes are reading (this process would only wait for them), or before reading here."""
     workers = parallel_reads(jobs) if workers is None else min(workers, len(jobs))
     if workers <= 0:
+        if meanwhile is not None:
+            meanwhile()
         for job, key in zip(jobs, keys):
             entry = _read(job)
             if cache is not None and key:
@@ -179,14 +182,18 @@ def _computed(jobs: list[Job], keys: list[str | None], cache: FileCache | None, 
     # that another thread of the parent could hold (logging's are reset at fork).
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
-        for data in pool.map(_read_pickled, jobs, [cache] * len(jobs), keys):
+        results = pool.map(_read_pickled, jobs, [cache] * len(jobs), keys)  # every job submitted, workers forked
+        if meanwhile is not None:
+            meanwhile()
+        for data in results:
             with gc_paused():
                 yield pickle.loads(data)
 
 
 def read_files(items: Iterable[InputFile], max_bytes: int, today: dt.date, cache_dir: Path | None = None,
-               workers: int | None = None) -> Iterator[Read]:
-    """Each input's result, in input order."""
+               workers: int | None = None, meanwhile: Callable[[], None] | None = None) -> Iterator[Read]:
+    """Each input's result, in input order; ``meanwhile``: see _computed (not called when every file comes from
+    the cache)."""
     items = list(items)
     cache = FileCache(cache_dir) if cache_dir is not None else None
     if cache is not None:
@@ -199,6 +206,6 @@ def read_files(items: Iterable[InputFile], max_bytes: int, today: dt.date, cache
             ready[rank] = _relabel(entry.read, item, rank)
     todo = [rank for rank in range(len(items)) if rank not in ready]
     computed = _computed([(items[rank], rank, max_bytes, today) for rank in todo], [keys[rank] for rank in todo],
-                         cache, workers)
+                         cache, workers, meanwhile)
     for rank in range(len(items)):
         yield ready.pop(rank) if rank in ready else next(computed).read

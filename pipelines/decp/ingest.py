@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -290,20 +290,21 @@ def ingest_rows(paths: Iterable[str | Path], max_bytes: int, today: dt.date | No
 
 
 def ingest_files(paths: Iterable[str | Path], max_bytes: int, today: dt.date | None = None,
-                 exclude: Iterable[Path] = (), cache_dir: Path | None = None, workers: int | None = None) -> Read:
+                 exclude: Iterable[Path] = (), cache_dir: Path | None = None, workers: int | None = None,
+                 meanwhile: Callable[[], None] | None = None) -> Read:
     """DECP files and notice files (BOAMP, TED), routed by their content, merged in input order; each file's
     contracts turned into columns where it was read (batch).
 
     ``cache_dir``: per-file results kept there and reused while the file's bytes are the same (file_cache);
     ``workers``: processes reading files side by side, 0 to read them in this process (default: parallel_reads
-    decides from the work's size)."""
+    decides from the work's size); ``meanwhile``: called here while worker processes read (file_cache)."""
     from .batch import Read, concat
     from .file_cache import read_files
 
     today = today or dt.date.today()
     result, batches = Read(), []
     with gc_paused():  # notice, concession and reject rows unpickled here by the hundred thousand, in no cycle
-        for part in read_files(expand_inputs(paths, exclude), max_bytes, today, cache_dir, workers):
+        for part in read_files(expand_inputs(paths, exclude), max_bytes, today, cache_dir, workers, meanwhile):
             batches.append(part.marches)
             result.concessions += part.concessions
             result.avis += part.avis
