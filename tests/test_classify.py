@@ -537,3 +537,14 @@ def test_letters_across_chunks_and_slices(monkeypatch):
     assert chunked == whole
     assert [got.split() for got in whole] == [_runs(text) for text in texts]
     assert whole[3].split() == ["cafe", "final"] and whole[4].split() == ["kk"]
+
+
+def test_scan_series_scans_each_distinct_text_once_with_the_same_verdicts(monkeypatch):
+    texts = ["Partenariat d'innovation", None, "Nettoyage des locaux", "Partenariat d'innovation",
+             "Centre d'innovation : travaux", "Prototype de drone", "Prototype de drone", ""] * 3
+    expected = [keywords.scan(keywords.normalise(t)) if isinstance(t, str) else 0 for t in texts]
+    scanned = []
+    original = keywords.scan
+    monkeypatch.setattr(keywords, "scan", lambda text: scanned.append(text) or original(text))
+    assert keywords.scan_series(pd.Series(texts, dtype="str")).tolist() == expected
+    assert len(scanned) == len(set(scanned)) == 3 and any(expected)
