@@ -103,7 +103,8 @@ def test_business_rules_give_the_same_failures_in_a_child(tables_with_failures):
 
 @pytest.mark.parametrize("forked", [True, False], ids=["fork", "ici"])
 def test_business_rules_in_rounds_fail_as_one_pass(tables_with_failures, forked):
-    """Settled tables checked once normalised, the others once classified: the same lines, in the same order."""
+    """Settled tables checked once normalised, classified ones once classified, the rest last: the same lines, in
+    the same order."""
     tables = dict(tables_with_failures)
     orphan = tables["titulaires"].copy()
     orphan.loc[0, "uid"] = "uid-sans-marche"
@@ -113,11 +114,13 @@ def test_business_rules_in_rounds_fail_as_one_pass(tables_with_failures, forked)
     assert any(line.startswith("titulaires : ") for line in expected)
     rules = pipeline._BusinessRules(pipeline.BACKGROUND_CHECKS_MIN_ROWS if forked else 0)
     rules.start(tables, pipeline.SETTLED_TABLES)
-    rules.start(tables, [name for name in pipeline.TABLES if name not in pipeline.SETTLED_TABLES])
+    rules.start(tables, pipeline.CLASSIFIED_TABLES)
+    rules.start(tables, [name for name in pipeline.TABLES
+                         if name not in pipeline.SETTLED_TABLES + pipeline.CLASSIFIED_TABLES])
     with pytest.raises(PublicationError) as raised:
         rules.gate()
     assert str(raised.value).split(" : ", 1)[1] == " ; ".join(expected[:5])
-    assert [pending.exitcode for pending in rules.rounds] == ([0, 0] if forked else [None, None])
+    assert [pending.exitcode for pending in rules.rounds] == ([0, 0, 0] if forked else [None, None, None])
 
 
 def test_cancel_stops_the_child_without_waiting_for_it():
