@@ -17,8 +17,7 @@ import pandas as pd
 from . import settings
 from .background import Background
 from .cache import cache_dir
-from .classify import classify
-from .classify import text_model
+from .classify import classify, text_model
 from .classify.decision import prescore
 from .decp.batch import Read
 from .decp.consolidate import consolidate, consolidate_batch
@@ -32,8 +31,8 @@ from .quality_report import quality_table
 from .notices.dedup import deduplicate
 from .publish import PublicationError, PublishedFile, publish
 from .raw_inputs import raw_files
-from .steps import Steps, no_steps
 from .schemas import TABLES
+from .steps import Steps, no_steps
 from .tables import avis_table, concessions_table, conform, marches_table, rejets_table, titulaires_table
 
 CLASSIFICATION_COLUMNS = ("innovant", "innovation_score", "innovation_signaux")
