@@ -154,8 +154,9 @@ def _typed(field: dict, raw: pa.Array, missing: np.ndarray) -> tuple[np.ndarray,
     plain_pattern = {"integer": _PLAIN_INTEGER, "number": _PLAIN_NUMBER, "date": _PLAIN_DATE}[kind]
     plain = pc.match_substring_regex(raw, plain_pattern).to_numpy(zero_copy_only=False) & ~missing
     if kind == "integer":
-        values = pc.cast(pc.if_else(pa.array(plain), raw, pa.scalar(None, pa.string())), pa.int64()).to_numpy(
-            zero_copy_only=False)
+        # Nulls filled before leaving Arrow: with them, to_numpy goes through float64 and rounds 18-digit integers.
+        values = pc.fill_null(pc.cast(pc.if_else(pa.array(plain), raw, pa.scalar(None, pa.string())), pa.int64()),
+                              0).to_numpy(zero_copy_only=False)
         target = pa.int64()
     elif kind == "number":
         values = pc.cast(pc.if_else(pa.array(plain), raw, pa.scalar(None, pa.string())), pa.float64()).to_numpy(

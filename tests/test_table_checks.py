@@ -205,3 +205,14 @@ def test_blocks_read_ahead_come_in_order_with_the_readers_error():
     reader = table_checks._read_ahead(iter(range(10**6)))
     assert [next(reader), next(reader)] == [0, 1]
     reader.close()
+
+
+def test_large_integers_beside_missing_cells_keep_every_digit():
+    import pyarrow as pa
+
+    cells = ["123456789012345678", "", "123456789012345679", "99999999999999999999", "12"]
+    column = table_checks.read_column({"name": "n", "type": "integer"}, pa.array(cells), [""])
+    assert column.values.to_pylist() == [123456789012345678, None, 123456789012345679, None, 12]
+    assert column.huge == {3: 99999999999999999999}
+    schema = {"fields": [{"name": "n", "type": "integer", "constraints": {"unique": True}}]}
+    assert table_checks.key_errors(schema, {"n": column}) == []  # two neighbours, not one rounded value twice
