@@ -50,12 +50,13 @@ class Normalized:
     fichiers: list[dict] = field(default_factory=list)
 
 
-def ingest(paths: Iterable[str | Path], max_bytes: int | None = None, out_dir: Path | None = None) -> Read:
+def ingest(paths: Iterable[str | Path], max_bytes: int | None = None, out_dir: Path | None = None,
+           meanwhile: Callable[[], None] | None = None) -> Read:
     """``out_dir``: the publication folder, never read back as input when it lies inside an input folder. Files
-    already read with the same bytes come from the reading cache (cache.cache_dir, decp.file_cache); while other
-    processes read the others, this one imports what the text model needs."""
+    already read with the same bytes come from the reading cache (cache.cache_dir, decp.file_cache); ``meanwhile``
+    runs here while other processes read the others."""
     return ingest_files(paths, max_bytes or settings.max_file_bytes(), exclude=[out_dir] if out_dir else (),
-                        cache_dir=cache_dir(), meanwhile=text_model.preload)
+                        cache_dir=cache_dir(), meanwhile=meanwhile)
 
 
 class NoInputError(Exception):
@@ -198,7 +199,8 @@ def run_from_files(paths: Iterable[str | Path], out_dir: Path, max_bytes: int | 
     if missing:
         raise FileNotFoundError(f"{missing[0]} : fichier ou dossier introuvable")
     with steps("parse"):
-        ingested = ingest(paths, max_bytes, Path(out_dir))
+        # The classification that follows in this process needs scikit-learn: imported while the files are read.
+        ingested = ingest(paths, max_bytes, Path(out_dir), meanwhile=text_model.preload)
         give_back()
     # The rows just read (notices, concessions, rejets, up to hundreds of thousands) are long-lived objects in no
     # reference cycle: out of the cyclic GC's scans until the run ends (they are still freed by reference counting).
