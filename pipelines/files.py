@@ -20,6 +20,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def file_size(path: Path) -> int:
+    """The file's size in bytes; 0 when it cannot be read (absent, unreadable)."""
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write beside the target then rename: a reader never sees half a file, a crash leaves the old one."""
     path = Path(path)

@@ -16,7 +16,6 @@ proves the equivalence on the real samples' publication and on deliberately corr
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import queue
 import re
 import threading
@@ -30,6 +29,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+
+from .files import file_size, sha256_file
 
 # Frictionless' defaults (frictionless.settings) where a schema says nothing.
 DEFAULT_MISSING = [""]
@@ -499,7 +500,7 @@ def _read_ahead(blocks: Iterator[pa.Table]) -> Iterator[pa.Table]:
 
 
 def _key_fields(schema: dict) -> set[str]:
-    """The fields integrity_errors reads: unique ones, the primary key, the foreign keys' own fields."""
+    """The fields key_errors and foreign_key_errors read: unique ones, the primary key, the foreign keys' own fields."""
     keys = {f["name"] for f in schema["fields"] if f.get("constraints", {}).get("unique")}
     keys.update(_as_list(schema.get("primaryKey") or []))
     for fk in schema.get("foreignKeys") or []:
@@ -559,11 +560,7 @@ def _joined(parts: list[Column]) -> Column:
 
 
 def _file_digest(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return path.stat().st_size, digest.hexdigest()
+    return path.stat().st_size, sha256_file(path)
 
 
 # Tables checked at a time, each in a thread: reading the CSV, casting, matching and hashing happen in Arrow and
@@ -596,7 +593,7 @@ def check_package(folder: Path, package: dict, load_schema: Callable[[str], dict
                                            keep=[key[0] for name, key in referenced if name == resource["name"]])
         return in_file, in_rows, columns
 
-    by_size = sorted(resources, key=lambda r: -_size(folder / r["path"]))
+    by_size = sorted(resources, key=lambda r: -file_size(folder / r["path"]))
     with ThreadPoolExecutor(THREADS, thread_name_prefix="controle-csv") as pool:
         done = dict(zip((r["name"] for r in by_size), pool.map(check, by_size)))
     lookups = {(name, key): pc.unique(done[name][2][key[0]].values.drop_null())
@@ -607,13 +604,6 @@ def check_package(folder: Path, package: dict, load_schema: Callable[[str], dict
         in_rows = _in_order(in_rows + foreign_key_errors(schemas[resource["name"]], columns, lookups))
         found += [replace(e, table=resource["name"]) for e in in_file + in_rows]
     return found
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 def _as_list(value) -> list:

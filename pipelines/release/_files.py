@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from ..files import atomic_write_bytes, atomic_write_text, sha256_file
+from ..files import atomic_write_bytes, atomic_write_text, file_size, sha256_file
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "inside", "sha256_file", "unsafe_relative"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "file_size", "inside", "sha256_file", "unsafe_relative"]
 
 def unsafe_relative(relative: str) -> str | None:
     """Why ``relative`` cannot name a file inside a folder (absolute, "..", empty…), or None when it can.

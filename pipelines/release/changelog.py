@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..background import Background
-from ._files import atomic_write_text, inside, sha256_file
+from ._files import atomic_write_text, file_size, inside, sha256_file
 from .archive import RELEASES_NAME
 from .sums import SUMS_NAME, read_sha256sums
 
@@ -82,13 +82,6 @@ def _digests(joined: pa.Array) -> np.ndarray:
     return np.fromiter(map(hash, rows), dtype=np.int64, count=len(rows))
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
 def _header(path: Path) -> list[str]:
     try:
         return list(pd.read_csv(path, dtype=str, keep_default_na=False, nrows=0).columns)
@@ -117,7 +110,7 @@ def _diff_counts(previous: Path | None, current: Path, primary_key: list[str]) -
     pending = None
     if previous is not None:
         pending = Background(_read_hashed, previous, primary_key, common,
-                             fork=_size(previous) >= PARALLEL_MIN_BYTES and _size(current) >= PARALLEL_MIN_BYTES)
+                             fork=file_size(previous) >= PARALLEL_MIN_BYTES and file_size(current) >= PARALLEL_MIN_BYTES)
     try:
         cur = _read_hashed(current, primary_key, common)
         prev = pending.result() if pending is not None else cur.iloc[0:0]
