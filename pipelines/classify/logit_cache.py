@@ -50,6 +50,11 @@ def cache_key(model_digest: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def _path(folder: Path, name: str, key: str) -> Path:
+    """The logits file of table ``name`` under the model and code digested in ``key``."""
+    return Path(folder) / f"{PREFIX}{name}-{key}.parquet"
+
+
 def _read(path: Path) -> pa.Table | None:
     try:
         table = pq.read_table(path)
@@ -109,7 +114,7 @@ def cached_logits(model: TextModel, texts: pd.Series, folder: Path, key: str, na
     if distinct is None:  # the cache holds texts only
         return model.logits(texts)
     codes, unique_texts = distinct
-    path = Path(folder) / f"{PREFIX}{name}-{key}.parquet"
+    path = _path(folder, name, key)
     scores = np.empty(len(unique_texts) + 1, dtype=np.float64)
     known = np.zeros(len(unique_texts), dtype=bool)
     _known(unique_texts, scores[:-1], known, _read(path))
@@ -144,7 +149,7 @@ def prescore(model: TextModel, texts: pd.Series, folder: Path, key: str, name: s
         return empty
     _, unique_texts = distinct
     known = np.zeros(len(unique_texts), dtype=bool)
-    _known(unique_texts, np.empty(len(unique_texts)), known, _read(Path(folder) / f"{PREFIX}{name}-{key}.parquet"))
+    _known(unique_texts, np.empty(len(unique_texts)), known, _read(_path(folder, name, key)))
     new = np.flatnonzero(~known)
     scorer, parts, logits = None, [], []
     for start in range(0, len(new), PRESCORE_CHUNK_TEXTS):
