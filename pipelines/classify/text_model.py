@@ -166,7 +166,7 @@ class Scorer:
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         """Scores of raw texts; normalised here, so that with two processes both cores share that work too."""
-        counts = self.terms.counts([t if isinstance(t, str) else "" for t in texts], raw=True)
+        counts = self.terms.counts([t if isinstance(t, str) else "" for t in texts])
         matrix = self.weighting.transform(counts, copy=False)
         return np.asarray(matrix @ self.coef, dtype=np.float64).ravel() + self.intercept
 
@@ -177,18 +177,17 @@ def _score_chunk(vocabulary: dict[str, int], idf: np.ndarray, coef: np.ndarray, 
 
 
 class Terms:
-    """A fixed vocabulary's term counts of normalised texts: the count matrix of ``vectorizer(vocabulary)``, cell
-    for cell, several times faster.
+    """A fixed vocabulary's term counts of raw texts: the count matrix of ``vectorizer(vocabulary)`` on the texts
+    normalised by keywords.normalise, cell for cell, several times faster.
 
     scikit-learn's analyzer runs the token pattern over each text, joins each pair of tokens into a bigram string
     and looks every n-gram up in turn, in Python. Here the texts without "&" (the pattern's other alternative,
-    "r&d", needs it) are cut into tokens all at once, in Arrow: their maximal runs of ASCII letters a-z, two letters
-    or more, which is what ``[a-z]{2,}`` finds; the others go through the pattern itself. Each distinct token is
+    "r&d", needs it) are cut into tokens all at once: their letters (keywords.letters, normalise's folding from
+    their bytes) split in Arrow into maximal runs of a-z, two letters or more, which is what ``[a-z]{2,}`` finds;
+    the others are normalised and go through the pattern itself. Each distinct token is
     looked up once, in a table of the words that make up the vocabulary's terms; unigrams and bigrams then come
     from those numbers with numpy (a bigram is a pair of word numbers), and each text's counts from one sort.
     """
-
-    _LETTERS = np.where((np.arange(256) >= 0x61) & (np.arange(256) <= 0x7A), np.arange(256), 0x20).astype(np.uint8)
 
     def __init__(self, vocabulary: dict[str, int]) -> None:
         self.size = len(vocabulary)
@@ -218,27 +217,16 @@ class Terms:
     def _numbers(self, tokens: list[str]) -> np.ndarray:
         return np.fromiter(map(self.words.get, tokens, repeat(len(self.words))), dtype=np.int64, count=len(tokens))
 
-    def _words(self, texts: list[str], raw: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Each token's word number (len(words) for a word of no term) and the number of its text, in order.
-        ``raw``: texts as read, normalised here (keywords.normalise, or its letters where only runs of a-z count)."""
+    def _words(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Each token's word number (len(words) for a word of no term) and the number of its text, in order."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         column = pa.array(texts, type=pa.large_string())
         other = np.asarray(pc.match_substring(column, "&")).astype(bool)
         plain = np.flatnonzero(~other)
-        # Runs of a-z, cut at anything else: every other byte (those of non-ASCII characters too) becomes a space in
-        # the texts' UTF-8 bytes, then Arrow splits at spaces, one list of runs per text.
-        column = column.take(pa.array(plain))
-        if raw:
-            column = keywords.letters(column)
-        else:
-            validity, offsets, data = column.buffers()
-            letters = self._LETTERS[np.frombuffer(data, dtype=np.uint8)] if data is not None \
-                else np.zeros(0, np.uint8)
-            column = pa.LargeStringArray.from_buffers(len(column), offsets, pa.py_buffer(letters), validity,
-                                                      column.null_count, column.offset)
-        runs = pc.ascii_split_whitespace(column)
+        # Runs of a-z: the letters are a-z and spaces, Arrow splits them at spaces, one list of runs per text.
+        runs = pc.ascii_split_whitespace(keywords.letters(column.take(pa.array(plain))))
         flat = pc.list_flatten(runs)
         text_of = plain[np.asarray(pc.list_parent_indices(runs))]
         long_enough = np.asarray(pc.greater_equal(pc.binary_length(flat), 2))
@@ -246,19 +234,18 @@ class Terms:
         numbers = self._numbers(kept.dictionary.to_pylist())[np.asarray(kept.indices)]
         text_of = text_of[long_enough]
         if other.any():
-            found = [self.pattern.findall(keywords.normalise(texts[i]) if raw else texts[i])
-                     for i in np.flatnonzero(other).tolist()]
+            found = [self.pattern.findall(keywords.normalise(texts[i])) for i in np.flatnonzero(other).tolist()]
             numbers = np.concatenate([numbers, self._numbers(list(chain.from_iterable(found)))])
             text_of = np.concatenate([text_of, np.repeat(np.flatnonzero(other), [len(f) for f in found])])
             order = np.argsort(text_of, kind="stable")  # the texts with "&" were read after the others
             numbers, text_of = numbers[order], text_of[order]
         return numbers, text_of
 
-    def counts(self, texts: list[str], raw: bool = False):
-        """The count matrix of normalised ``texts`` (of raw ones, normalised here, with ``raw``)."""
+    def counts(self, texts: list[str]):
+        """The count matrix of the raw ``texts``, normalised here."""
         import scipy.sparse as sp
 
-        words, text_of = self._words(texts, raw)
+        words, text_of = self._words(texts)
         unknown = len(self.words)
         unigrams = self.unigram[words]
         pairs = words[:-1] * unknown + words[1:]
