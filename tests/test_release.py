@@ -381,7 +381,6 @@ def test_two_publications_same_day(tmp_path, sample_publication, smaller_publica
     assert latest_snapshot(archive_root) == snap2
 
     releases = json.loads(releases_path.read_text(encoding="utf-8"))
-    assert [r["version"] for r in releases] == ["2026-11-26", "2026-11-26.2"]
     assert releases[1]["precedente"] == "2026-11-26"
     listed = {f["path"]: f for f in releases[1]["fichiers"]}
     assert listed["data/marches.csv"]["rows"] == len(pd.read_csv(second / "data/marches.csv", dtype=str))
@@ -441,6 +440,37 @@ def test_changelog_counts_edited_rows_exactly(tmp_path, sample_publication):
     assert [r["version"] for r in releases] == ["2026-11-26", "2026-11-26.2"]
 
 
+def test_checked_table_with_the_previous_bytes_is_not_read_again(tmp_path, sample_publication, monkeypatch):
+    archive_root = tmp_path / "archives"
+    first = _copy(sample_publication, tmp_path / "pub1")
+    write_sha256sums(first)
+    snap1 = archive_snapshot(first, archive_root, DAY, _all_files(first))
+    second = _copy(first, tmp_path / "pub2")
+    rejets = pd.read_csv(second / "data/rejets.csv", dtype=str, keep_default_na=False)
+    pd.concat([rejets, rejets.iloc[[0]]]).to_csv(second / "data/rejets.csv", index=False)
+    package = json.loads((second / "datapackage.json").read_text(encoding="utf-8"))
+    declared = {r["name"]: r["nb_lignes"] for r in package["resources"] if "nb_lignes" in r}
+    for resource in package["resources"]:
+        if resource["name"] == "rejets":
+            resource["nb_lignes"] += 1
+    (second / "datapackage.json").write_text(json.dumps(package), encoding="utf-8")
+    sums = dict((relative, digest) for digest, relative in sums_module.read_sha256sums(write_sha256sums(second).parent))
+    read = []
+    real = changelog._read_hashed
+    monkeypatch.setattr(changelog, "_read_hashed", lambda path, *args: read.append(path.name) or real(path, *args))
+
+    entry = release_manifest(second, snap1, None, "2", date=CREATED, digests=sums, checked=True)
+    changes = entry["changements"]
+    # Only the table whose bytes changed is read, in both versions; the others count as unchanged, every row.
+    assert sorted(read) == ["rejets.csv", "rejets.csv"]
+    assert changes["marches"] == {"ajoutees": 0, "supprimees": 0, "modifiees": 0,
+                                  "inchangees": declared["marches"], "cle_primaire": ["uid"]}
+    assert changes["rejets"]["ajoutees"] == 1
+    assert {f["path"]: f["rows"] for f in entry["fichiers"]}["data/marches.csv"] == declared["marches"]
+    # Without the publisher's checked counts, the same folder is compared by reading: the same counts.
+    assert release_manifest(second, snap1, None, "2", date=CREATED)["changements"] == changes
+
+
 @pytest.mark.parametrize("apart", [False, True], ids=["here", "previous-in-child"])
 def test_diff_tables_small_cases(tmp_path, monkeypatch, apart):
     if apart:  # the previous version hashed in a forked process, as national tables are: same digests, same counts
@@ -466,6 +496,11 @@ def test_diff_tables_small_cases(tmp_path, monkeypatch, apart):
     tricky = diff_tables(csv("j.csv", "id,v,w\n1,x\x1fy,z\n2,\x1f\x1e,a\n"),
                          csv("k.csv", "id,v,w\n1,x,y\x1fz\n2,\x1f\x1e,a\n"), ["id"])
     assert tricky == {"ajoutees": 0, "supprimees": 0, "modifiees": 1, "inchangees": 1}
+    # A key of two columns: its values joined as rows are, so that ("a\x1f", "b") and ("a", "\x1fb") differ.
+    pair = diff_tables(csv("l.csv", "k,l,v\na\x1f,b,1\na,b,2\n"), csv("m.csv", "k,l,v\na,\x1fb,1\na,b,3\n"), ["k", "l"])
+    assert pair == {"ajoutees": 1, "supprimees": 1, "modifiees": 1, "inchangees": 0}
+    with pytest.raises(ValueError, match=r"n\.csv : clé primaire \(k, l\) en double : \('a', 'b'\)"):
+        diff_tables(None, csv("n.csv", "k,l,v\nz,b,0\na,b,1\na,b,2\n"), ["k", "l"])
     widened = csv("e.csv", "id,v,w\n1,a,x\n2,b,y\n3,c,z\n")
     result = diff_tables(csv("f.csv", "id,v\n1,a\n2,b\n3,c\n"), widened, ["id"])
     assert result == {"ajoutees": 0, "supprimees": 0, "modifiees": 0, "inchangees": 3, "colonnes_ajoutees": ["w"]}
