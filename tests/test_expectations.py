@@ -312,6 +312,22 @@ def test_corrupted_table_fails_the_expected_rule_with_its_severity(tables, table
         assert failure.examples
 
 
+def test_only_failed_rules_are_run_again_for_their_details(tables, monkeypatch):
+    from pipelines.quality import expectations
+
+    calls = []
+    real = expectations._run
+    monkeypatch.setattr(expectations, "_run", lambda gx_state, name, data, rules, result_format: calls.append(
+        (result_format["result_format"], [r.id for r in rules])) or real(gx_state, name, data, rules, result_format))
+    frame = tables["titulaires"].copy()
+    frame.loc[frame.index[0], "uid"] = "00000000000000-inconnu"
+    report = run("titulaires", frame, tables)
+    (failure,) = report.failures
+    assert calls[0][0] == "BOOLEAN_ONLY" and len(calls[0][1]) == report.evaluated > 1
+    assert calls[1:] == [("SUMMARY", [failure.regle])]
+    assert failure.unexpected_count == 1 and failure.examples == ("00000000000000-inconnu",)
+
+
 def test_failure_carries_the_offending_values_and_a_human_line(tables):
     frame = tables["titulaires"].copy()
     frame.loc[frame.index[0], "uid"] = "00000000000000-inconnu"

@@ -235,6 +235,28 @@ def _failure(table: str, result: Any, rule: Rule) -> Failure:
 # --------------------------------------------------------------------------------------------------- API
 
 
+def _run(gx_state: _Gx, name: str, data: pd.DataFrame, rules: list[Rule], result_format: dict) -> list[Any]:
+    columns = [c for c in dict.fromkeys(c for r in rules for c in r.gx_columns) if c in data.columns]
+    return gx_state.validation(name, rules).run(batch_parameters={"dataframe": data[columns]},
+                                                result_format=result_format).results
+
+
+_VERDICTS_ONLY = {"result_format": "BOOLEAN_ONLY"}
+_DETAILS = {"result_format": "SUMMARY", "partial_unexpected_count": _PARTIAL_LIST_SIZE}
+
+
+def _run_group(gx_state: _Gx, name: str, data: pd.DataFrame, group: list[Rule], by_id: dict[str, Rule]
+               ) -> list[Any]:
+    """The group's results: verdicts first (no counts nor examples to gather: a third less time on a national
+    table), then the rules that failed run again for what their failure lines say."""
+    results = _run(gx_state, name, data, group, _VERDICTS_ONLY)
+    failed = [by_id[r.expectation_config.meta["regle"]] for r in results if not r.success]
+    if not failed:
+        return results
+    detailed = {r.expectation_config.meta["regle"]: r for r in _run(gx_state, name, data, failed, _DETAILS)}
+    return [detailed.get(r.expectation_config.meta["regle"], r) for r in results]
+
+
 def validate_table(name: str, frame: pd.DataFrame, context: Mapping[str, pd.DataFrame] | None = None, *,
                    today: date | None = None) -> Report:
     """Run the suite of table ``name`` (one of ``schemas.TABLES``) on ``frame``.
@@ -252,13 +274,7 @@ def validate_table(name: str, frame: pd.DataFrame, context: Mapping[str, pd.Data
         warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression")
         gx_state = _gx()
         for group in (_groups(active) if len(data) >= _GROUP_MIN_ROWS else [active] if active else []):
-            columns = [c for c in dict.fromkeys(c for r in group for c in r.gx_columns) if c in data.columns]
-            validation = gx_state.validation(name, group)
-            outcome = validation.run(
-                batch_parameters={"dataframe": data[columns]},
-                result_format={"result_format": "SUMMARY", "partial_unexpected_count": _PARTIAL_LIST_SIZE},
-            )
-            results.extend(outcome.results)
+            results.extend(_run_group(gx_state, name, data, group, by_id))
     order = {rule.id: i for i, rule in enumerate(active)}
     failed = [r for r in results if not r.success]
     failures = sorted((_failure(name, r, by_id[r.expectation_config.meta["regle"]]) for r in failed),
