@@ -231,6 +231,20 @@ def _unknown_codes(instance: dict, schema: dict, path: tuple[str, ...]) -> Itera
 _UNSET = object()
 
 
+def _memo_key(value: object) -> object:
+    """A memo key telling apart values that JSON tells apart (1, 1.0 and true are equal Python keys); None for a
+    value that is not plain JSON (an integer beyond 64 bits): no memo."""
+    cls = value.__class__
+    if cls is str:
+        return value
+    if value is None or cls is int or cls is float or cls is bool:
+        return cls, value
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return None
+
+
 def kept_key(key: object) -> object:
     """A memo key fit to be kept: orjson.dumps returns its text in a buffer of at least 4 KB, so each JSON key kept
     in a memo (verdicts of suppliers, of modifications...) would hold 4 KB of memory; a copy holds its length."""
@@ -272,6 +286,7 @@ class RecordSchema:
         self._whole_slow: jsonschema.protocols.Validator | None = None
         self._field_fast: dict[str, Callable[[object], bool]] = {}
         self._field_slow: dict[str, jsonschema.protocols.Validator] = {}
+        self._codes: dict[tuple[str, object], frozenset[str]] = {}
 
     def _wrap(self, schema: dict) -> dict:
         """A standalone schema for ``schema``: the file's draft and definitions, so that every $ref resolves."""
@@ -319,8 +334,9 @@ class RecordSchema:
         if self._valid_by_fields(known) if self.by_field else self.is_valid(known):
             return tuple(sorted(found)) if found else ()
         found.update(make_code("required", (name,)) for name in self.required if name not in record)
+        verdict = self._field_verdict if self.by_field else self._field_is_valid
         for key, value in record.items():
-            if key in self.properties and not self._field_is_valid(key, value):
+            if key in self.properties and not verdict(key, value):
                 found.update(self._field_codes(key, value))
         # The compiled validator and jsonschema disagreeing would be a bug of one of them: say so, don't drop it.
         return tuple(sorted(found)) or (make_code("$unknown", ()),)
@@ -332,43 +348,35 @@ class RecordSchema:
             if name not in record:
                 return False
         self._records += 1
-        properties, memos = self.properties, self._verdicts
+        properties = self.properties
         for key, value in record.items():
-            memo = memos.get(key, _UNSET)
-            if memo is _UNSET:
-                if key not in properties:
-                    continue  # set aside (unknown keys of a closed schema) or allowed (open schema)
-                memo = memos[key] = {}
-            cls = value.__class__
-            if memo is _DIRECT and (cls is str or cls is int or cls is float):
-                if not self._field_is_valid(key, value):
-                    return False
-                continue
-            if cls is list and len(value) == 1 and key in self._item_schemas:
-                if not self._item_is_valid(key, value[0]):
-                    return False
-                continue
-            if cls is str:
-                memo_key = value
-            elif value is None or cls is int or cls is float or cls is bool:
-                memo_key = (cls, value)  # the class too: 1, 1.0 and True are equal keys but not the same JSON
-            else:
-                try:
-                    memo_key = orjson.dumps(value)
-                except TypeError:  # not plain JSON (an integer beyond 64 bits): no memo
-                    memo_key = None
-            if memo is _DIRECT:
-                memo = None
-            verdict = memo.get(memo_key) if memo is not None and memo_key is not None else None
-            if verdict is None:
-                verdict = self._field_is_valid(key, value)
-                if memo is not None and memo_key is not None and len(memo) < MAX_REMEMBERED_VERDICTS:
-                    memo[kept_key(memo_key)] = verdict
-                    if len(memo) == MEMO_TRIAL and self._records <= 2 * MEMO_TRIAL and cls in (str, int, float):
-                        memos[key] = _DIRECT
-            if not verdict:
+            # Keys set aside (unknown keys of a closed schema) or allowed (open schema) are not the fields'.
+            if key in properties and not self._field_verdict(key, value):
                 return False
         return True
+
+    def _field_verdict(self, key: str, value: object) -> bool:
+        """``_field_is_valid``, remembered per distinct value (but for fields whose values do not repeat)."""
+        memos = self._verdicts
+        memo = memos.get(key, _UNSET)
+        if memo is _UNSET:
+            memo = memos[key] = {}
+        cls = value.__class__
+        if memo is _DIRECT and (cls is str or cls is int or cls is float):
+            return self._field_is_valid(key, value)
+        if cls is list and len(value) == 1 and key in self._item_schemas:
+            return self._item_is_valid(key, value[0])
+        memo_key = _memo_key(value)
+        if memo is _DIRECT:
+            memo = None
+        verdict = memo.get(memo_key) if memo is not None and memo_key is not None else None
+        if verdict is None:
+            verdict = self._field_is_valid(key, value)
+            if memo is not None and memo_key is not None and len(memo) < MAX_REMEMBERED_VERDICTS:
+                memo[kept_key(memo_key)] = verdict
+                if len(memo) == MEMO_TRIAL and self._records <= 2 * MEMO_TRIAL and cls in (str, int, float):
+                    memos[key] = _DIRECT
+        return verdict
 
     def _item_is_valid(self, key: str, item: object) -> bool:
         """A one-item list of a plain array field: valid when its item is (length and uniqueness hold)."""
@@ -401,11 +409,19 @@ class RecordSchema:
             validate = self._field_fast[key] = self._fast(self.properties[key])
         return validate(value)
 
-    def _field_codes(self, key: str, value: object) -> set[str]:
-        validator = self._field_slow.get(key)
-        if validator is None:
-            validator = self._field_slow[key] = self._slow(self.properties[key])
-        return {code for error in validator.iter_errors(value) for code in _error_codes(error, (key,))}
+    def _field_codes(self, key: str, value: object) -> frozenset[str]:
+        """The codes of an invalid field value, from ``jsonschema`` (slow: remembered per distinct value)."""
+        memo_key = _memo_key(value)
+        memo_key = (key, memo_key) if memo_key is not None else None
+        found = self._codes.get(memo_key) if memo_key is not None else None
+        if found is None:
+            validator = self._field_slow.get(key)
+            if validator is None:
+                validator = self._field_slow[key] = self._slow(self.properties[key])
+            found = frozenset(code for error in validator.iter_errors(value) for code in _error_codes(error, (key,)))
+            if memo_key is not None and len(self._codes) < MAX_REMEMBERED_VERDICTS:
+                self._codes[kept_key(memo_key)] = found
+        return found
 
     def reference_codes(self, record: object) -> tuple[str, ...]:
         """The codes from ``jsonschema`` on the whole record (slow; the reference the fast path must match)."""
