@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import release, schemas, settings
+from .cache import cache_dir
 from .files import sha256_file, swap_in
 from .memory import give_back
 from .steps import Steps, no_steps
@@ -200,7 +201,7 @@ def _validate(staging: Path, package: dict) -> None:
 
     try:
         errors = table_checks.check_package(staging, package, lambda relative: json.loads(
-            (staging / relative).read_text(encoding="utf-8")))
+            (staging / relative).read_text(encoding="utf-8")), digests_cache=cache_dir())
     except table_checks.StructureError:
         report = validate(staging / "datapackage.json")
         if not report.valid:
@@ -400,7 +401,8 @@ def _archive(out_dir: Path, created: dt.datetime) -> None:
         listed = [relative for _, relative in sums] + ["SHA256SUMS"]
         snapshot = release.archive_snapshot(out_dir, archive_root, created.date(), listed, previous=previous)
         entry = release.release_manifest(out_dir, previous, None, snapshot.name, created,
-                                         digests={relative: digest for digest, relative in sums}, checked=True)
+                                         digests={relative: digest for digest, relative in sums}, checked=True,
+                                         cache=cache_dir())
         release.write_changelog(archive_root, entry)
     except (OSError, ValueError) as exc:
         raise PublicationError(f"{out_dir} : publication en place, mais archive datée impossible ({exc})") from exc

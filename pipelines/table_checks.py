@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from . import row_digests
 from .files import file_size, sha256_file
 
 # Frictionless' defaults (frictionless.settings) where a schema says nothing.
@@ -515,11 +516,13 @@ def check_table(path: Path, schema: dict, lookups: dict | None = None, keep: Ite
     return _in_order(errors + foreign_key_errors(schema, columns, lookups)), columns
 
 
-def _cells_and_keys(path: Path, schema: dict, keep: Iterable[str] = ()) -> tuple[list[TableError], dict[str, Column]]:
+def _cells_and_keys(path: Path, schema: dict, keep: Iterable[str] = (), hasher: row_digests.Hasher | None = None
+                    ) -> tuple[list[TableError], dict[str, Column]]:
     """Cell, row, unique and primary-key errors of one CSV (foreign keys apart), with its typed key columns.
 
     Block of rows by block, field by field: each column read from the text is checked, then let go unless a key
-    needs it (a national table would otherwise be held twice, as text and typed)."""
+    needs it (a national table would otherwise be held twice, as text and typed). ``hasher``: given each block's
+    rows as they are read (the changelog's row digests)."""
     names = [f["name"] for f in schema["fields"]]
     missing_values = schema.get("missingValues", DEFAULT_MISSING)
     wanted = _key_fields(schema) | set(keep)
@@ -528,6 +531,8 @@ def _cells_and_keys(path: Path, schema: dict, keep: Iterable[str] = ()) -> tuple
     blanks: list[np.ndarray] = []
     offset = 0
     for table in _read_ahead(csv_string_blocks(path, names)):
+        if hasher is not None:
+            hasher.add(table, names)
         blank = np.ones(table.num_rows, dtype=bool)
         for number, field in enumerate(schema["fields"], start=1):
             column = read_column(field, pc.cast(table.column(field["name"]), pa.string()).combine_chunks(),
@@ -568,12 +573,15 @@ def _file_digest(path: Path) -> tuple[int, str]:
 THREADS = 2
 
 
-def check_package(folder: Path, package: dict, load_schema: Callable[[str], dict]) -> list[TableError]:
+def check_package(folder: Path, package: dict, load_schema: Callable[[str], dict],
+                  digests_cache: Path | None = None) -> list[TableError]:
     """Every CSV resource of a data package: byte count and sha256, then every row against its schema.
 
     ``load_schema(relative_path)`` returns a resource's Table Schema. The resources are checked side by side, the
     largest first; foreign keys once the resources they reference are read. Errors come in the order of the
-    resources, those referenced by foreign keys first. Raises StructureError where only Frictionless can tell."""
+    resources, those referenced by foreign keys first. Raises StructureError where only Frictionless can tell.
+    ``digests_cache``: the digests of each file's rows are kept there, by the file's sha256 (row_digests), for the
+    changelog that compares this publication with the next."""
     schemas = {r["name"]: load_schema(r["schema"]) for r in package["resources"]}
     resources = sorted(package["resources"], key=lambda r: bool(schemas[r["name"]].get("foreignKeys")))
     referenced = {((fk.get("reference") or {}).get("resource"), tuple(_as_list((fk.get("reference") or {}).get(
@@ -589,8 +597,14 @@ def check_package(folder: Path, package: dict, load_schema: Callable[[str], dict
             in_file.append(TableError(None, None, None, "hash-count", f"sha256 {sha}, {expected_hash} annoncé"))
         if resource.get("bytes") and resource["bytes"] != size:
             in_file.append(TableError(None, None, None, "byte-count", f"{size} octets, {resource['bytes']} annoncés"))
-        in_rows, columns = _cells_and_keys(path, schemas[resource["name"]],
-                                           keep=[key[0] for name, key in referenced if name == resource["name"]])
+        schema = schemas[resource["name"]]
+        names, primary_key = [f["name"] for f in schema["fields"]], _as_list(schema.get("primaryKey") or [])
+        hasher = row_digests.Hasher(primary_key, row_digests.holds_separator(path)) \
+            if digests_cache is not None else None
+        in_rows, columns = _cells_and_keys(path, schema, [key[0] for name, key in referenced
+                                                          if name == resource["name"]], hasher)
+        if hasher is not None:
+            row_digests.store(digests_cache, sha, names, primary_key, hasher.result())
         return in_file, in_rows, columns
 
     by_size = sorted(resources, key=lambda r: -file_size(folder / r["path"]))

@@ -471,6 +471,110 @@ def test_checked_table_with_the_previous_bytes_is_not_read_again(tmp_path, sampl
     assert release_manifest(second, snap1, None, "2", date=CREATED)["changements"] == changes
 
 
+def _check_and_keep(folder: Path, cache: Path) -> list:
+    from pipelines import table_checks
+
+    return table_checks.check_package(folder, _package(folder), lambda relative: json.loads(
+        (folder / relative).read_text(encoding="utf-8")), digests_cache=cache)
+
+
+def test_row_digests_kept_by_the_checks_are_the_changelogs(tmp_path, sample_publication):
+    import numpy as np
+
+    from pipelines import row_digests
+    from pipelines.files import sha256_file
+
+    cache = tmp_path / "cache"
+    assert _check_and_keep(sample_publication, cache) == []
+    keys = changelog.primary_keys_from_package(sample_publication)
+    tables = changelog._csv_tables(sample_publication)
+    assert len(list((cache / row_digests.FOLDER).glob("*.arrow"))) == len(tables)
+    for name, resource in tables.items():
+        path = sample_publication / resource["path"]
+        header = changelog._header(path)
+        kept = row_digests.load(cache, sha256_file(path), header, keys[name])
+        read = changelog._read_hashed(path, keys[name], header)
+        assert len(kept) == len(read) == resource["nb_lignes"]
+        assert np.array_equal(kept.digests, read.digests), name
+        if keys[name]:
+            assert kept.keys.to_pylist() == read.keys.to_pylist()
+    # Another column list or key is another set of digests: not taken for these.
+    marches = sample_publication / "data/marches.csv"
+    assert row_digests.load(cache, sha256_file(marches), changelog._header(marches)[1:], ["uid"]) is None
+
+
+def test_changelog_reads_no_csv_when_both_versions_digests_were_kept(tmp_path, sample_publication, monkeypatch):
+    import hashlib
+
+    cache = tmp_path / "cache"
+    archive_root = tmp_path / "archives"
+    first = _copy(sample_publication, tmp_path / "pub1")
+    assert _check_and_keep(first, cache) == []
+    write_sha256sums(first)
+    snap1 = archive_snapshot(first, archive_root, DAY, _all_files(first))
+    second = _copy(first, tmp_path / "pub2")
+    marches = pd.read_csv(second / "data/marches.csv", dtype=str, keep_default_na=False)
+    marches.loc[0, "objet"] += " (modifié)"
+    marches.loc[1, "acheteur_nom"] += " (modifié)"
+    marches.to_csv(second / "data/marches.csv", index=False)  # two rows modified
+    package = _package(second)
+    data = (second / "data/marches.csv").read_bytes()
+    for resource in package["resources"]:
+        if resource["path"] == "data/marches.csv":
+            resource.update(hash="sha256:" + hashlib.sha256(data).hexdigest(), bytes=len(data))
+    (second / "datapackage.json").write_text(json.dumps(package), encoding="utf-8")
+    assert _check_and_keep(second, cache) == []
+    sums = {relative: digest for digest, relative in sums_module.read_sha256sums(write_sha256sums(second).parent)}
+
+    read = []
+    real = changelog._read_hashed
+    monkeypatch.setattr(changelog, "_read_hashed", lambda path, *args: read.append(path.name) or real(path, *args))
+    entry = release_manifest(second, snap1, None, "2", date=CREATED, digests=sums, checked=True, cache=cache)
+    assert read == []
+    assert entry["changements"]["marches"] == {"ajoutees": 0, "supprimees": 0, "modifiees": 2,
+                                               "inchangees": len(marches) - 2, "cle_primaire": ["uid"]}
+    # The same counts when every CSV is read.
+    assert release_manifest(second, snap1, None, "2", date=CREATED)["changements"] == entry["changements"]
+    assert sorted(set(read)) == sorted(p.name for p in (second / "data").glob("*.csv"))
+
+
+def test_row_digests_are_the_same_in_every_process_and_kept_whole(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pyarrow as pa
+
+    from pipelines import row_digests
+
+    texts = ["a\x1f\x1fb", "", "é" * 50, "x"]
+    here = row_digests.digests_of(pa.array(texts)).tolist()
+    code = ("import json, sys, pyarrow as pa; from pipelines import row_digests; "
+            "print(json.dumps(row_digests.digests_of(pa.array(json.loads(sys.argv[1]))).tolist()))")
+    there = subprocess.run([sys.executable, "-c", code, json.dumps(texts)], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": "random"}).stdout
+    assert json.loads(there) == here and len(set(here)) == len(texts)
+
+    # A two-column key is joined as rows are, its separators escaped: ("k\x1f", "1") and ("k", "\x1f1") differ.
+    hasher = row_digests.Hasher(["a", "b"], escape=True)
+    hasher.add(pa.table({"a": ["k\x1f", "k"], "b": ["1", "\x1f1"], "v": ["x", "y"]}), ["a", "b", "v"])
+    found = hasher.result()
+    assert found.keys[0] != found.keys[1] and found.digests[0] != found.digests[1]
+    monkeypatch.setattr(row_digests, "KEPT_FILES", 2)
+    shas = [f"{n:064x}" for n in range(3)]
+    for n, sha in enumerate(shas):
+        row_digests.store(tmp_path, sha, ["a", "b", "v"], ["a", "b"], found)
+        os.utime(row_digests._path(tmp_path, sha, ["a", "b", "v"], ["a", "b"]), (1000 + n, 1000 + n))
+    kept = row_digests.load(tmp_path, shas[2], ["a", "b", "v"], ["a", "b"])
+    assert np.array_equal(kept.digests, found.digests) and kept.escape
+    assert kept.keys.to_pylist() == found.keys.to_pylist()
+    assert kept.key_columns.to_pylist() == found.key_columns.to_pylist()
+    # The oldest kept file was deleted when the third was kept; another column list is another file.
+    assert row_digests.load(tmp_path, shas[0], ["a", "b", "v"], ["a", "b"]) is None
+    assert row_digests.load(tmp_path, shas[2], ["a", "b"], ["a", "b"]) is None
+    assert len(list((tmp_path / row_digests.FOLDER).glob("*.arrow"))) == 2
+
+
 @pytest.mark.parametrize("apart", [False, True], ids=["here", "previous-in-child"])
 def test_diff_tables_small_cases(tmp_path, monkeypatch, apart):
     if apart:  # the previous version hashed in a forked process, as national tables are: same digests, same counts

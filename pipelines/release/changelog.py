@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from .. import row_digests
 from ..background import Background
+from ..row_digests import RowDigests
 from ._files import atomic_write_text, file_size, inside, sha256_file
 from .archive import RELEASES_NAME
 from .sums import SUMS_NAME, read_sha256sums
@@ -31,41 +32,21 @@ CHANGELOG_NAME = "CHANGELOG.md"
 BLOCK_BYTES = 16 << 20  # a block of the CSV read at a time: a million-row table is not held twice in memory
 # From this size (both versions), the previous version of a table is hashed in a forked process beside the current.
 PARALLEL_MIN_BYTES = 32 << 20
-# Values are joined with two unit separators; a unit separator inside a value is written with an escape after it,
-# so a doubled one only ever separates values: two rows join to the same text only when all their values are equal.
-_SEPARATOR = "\x1f"
-_ESCAPE = "\x1e"
 
 
-@dataclass
-class _Hashed:
-    """A CSV table reduced to one digest per row (``digests``) and, when it has a primary key, each row's key: its
-    columns' texts (``key_columns``, for the error that names a duplicated key) and one text per row
-    (``keys``, the columns joined as rows are)."""
-    digests: np.ndarray
-    keys: pa.ChunkedArray | None = None
-    key_columns: pa.Table | None = None
-
-    def __len__(self) -> int:
-        return len(self.digests)
+@dataclass(frozen=True)
+class Version:
+    """One version of a table: its CSV and, when known, the sha256 of its bytes (the digests of its rows may then
+    have been kept, row_digests)."""
+    path: Path
+    sha256: str | None = None
 
 
-def _holds_separator(path: Path) -> bool:
-    """Whether any byte of the file is the separator: only then are values escaped (a C-level scan of the bytes
-    instead of a count of separators per block of joined rows, which took 1.2 s of a national table)."""
-    if file_size(path) == 0:
-        return False
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        return data.find(_SEPARATOR.encode()) >= 0
-
-
-def _read_hashed(path: Path, primary_key: list[str], columns: list[str]) -> _Hashed:
-    """One hash of ``columns`` per row, read by blocks with Arrow's CSV reader (every value as its text, quoted line
-    breaks allowed): the row's values joined with a separator no published text holds, then hashed; plus the
-    primary key's texts."""
-    digests, keys, key_columns = [], [], []
+def _read_hashed(path: Path, primary_key: list[str], columns: list[str]) -> RowDigests:
+    """One digest of ``columns`` per row, read by blocks with Arrow's CSV reader (every value as its text, quoted
+    line breaks allowed), plus the primary key's texts."""
     try:
-        escape = _holds_separator(path)
+        hasher = row_digests.Hasher(primary_key, row_digests.holds_separator(path))
         reader = pacsv.open_csv(
             path, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
@@ -73,42 +54,22 @@ def _read_hashed(path: Path, primary_key: list[str], columns: list[str]) -> _Has
                                                  include_columns=columns, strings_can_be_null=False,
                                                  quoted_strings_can_be_null=False))
         for batch in reader:
-            digests.append(_digests(_joined(batch.columns, escape, batch.num_rows)))
-            if primary_key:
-                parts = [batch.column(c) for c in primary_key]
-                key_columns.append(pa.record_batch(parts, names=primary_key))
-                keys.append(parts[0] if len(parts) == 1 else _joined(parts, escape, batch.num_rows))
+            hasher.add(batch, columns)
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise ValueError(f"{path} : CSV illisible ({exc})") from exc
-    hashed = _Hashed(np.concatenate(digests) if digests else np.empty(0, dtype=np.int64))
-    if primary_key:
-        hashed.keys = pa.chunked_array(keys, type=pa.string())
-        hashed.key_columns = pa.Table.from_batches(key_columns, schema=pa.schema(
-            [(c, pa.string()) for c in primary_key]))
-    return hashed
+    return hasher.result()
 
 
-def _joined(columns: list[pa.Array], escape: bool, rows: int) -> pa.Array:
-    """Each row's values joined by the separator; with ``escape`` (the file holds the separator somewhere), a
-    separator inside a value is escaped first, so that different rows never join to the same text (escaping leaves
-    a value without separator as it is: a file that needs it and one that does not still compare)."""
-    if not columns:
-        return pa.array([""] * rows)
-    if escape:
-        columns = [pc.replace_substring(column, _SEPARATOR, _SEPARATOR + _ESCAPE) for column in columns]
-    return pc.binary_join_element_wise(*columns, _SEPARATOR + _SEPARATOR)
+def _hashed(version: Version, primary_key: list[str], columns: list[str], cache: Path | None) -> RowDigests:
+    """The version's row digests: those kept for its bytes (by the checks that published it), or read."""
+    found = row_digests.load(cache, version.sha256, columns, primary_key)
+    if found is None:
+        found = _read_hashed(version.path, primary_key, columns)
+        row_digests.store(cache, version.sha256, columns, primary_key, found)
+    return found
 
 
-def _digests(joined: pa.Array) -> np.ndarray:
-    """A 64-bit digest of each row's text: Python's keyed SipHash of its UTF-8 bytes. Bytes, not text: no row is
-    decoded into a Python string (pandas' hash of a million rows as text took 7 s of a national comparison).
-    The key is drawn per process: both publications are hashed by the same process, and the digests never leave
-    it."""
-    rows = joined.cast(pa.binary()).to_numpy(zero_copy_only=False)
-    return np.fromiter(map(hash, rows), dtype=np.int64, count=len(rows))
-
-
-def _check_unique(hashed: _Hashed, path: Path, primary_key: list[str]) -> None:
+def _check_unique(hashed: RowDigests, path: Path, primary_key: list[str]) -> None:
     if pc.count_distinct(hashed.keys).as_py() == len(hashed):
         return
     first = int(np.argmax(pd.Series(hashed.keys.to_numpy(zero_copy_only=False)).duplicated().to_numpy()))
@@ -116,7 +77,7 @@ def _check_unique(hashed: _Hashed, path: Path, primary_key: list[str]) -> None:
     raise ValueError(f"{path} : clé primaire ({', '.join(primary_key)}) en double : {key}")
 
 
-def _compare_keyed(previous: _Hashed, current: _Hashed) -> dict:
+def _compare_keyed(previous: RowDigests, current: RowDigests) -> dict:
     """Rows matched by their key (a hash join in Arrow: pandas' outer merge of a million text keys took 3 s)."""
     at = pc.fill_null(pc.index_in(current.keys, value_set=previous.keys.combine_chunks()), -1).to_numpy()
     found = at >= 0
@@ -141,30 +102,36 @@ def _check_key(path: Path, header: list[str], primary_key: list[str]) -> None:
         raise ValueError(f"{path} : colonne(s) de clé primaire absente(s) : {', '.join(missing)}")
 
 
-def _diff_counts(previous: Path | None, current: Path, primary_key: list[str]) -> tuple[dict, int]:
-    current_header = _header(current)
-    _check_key(current, current_header, primary_key)
-    previous_header = _header(previous) if previous is not None else current_header
+def _diff_counts(previous: Version | None, current: Version, primary_key: list[str], cache: Path | None = None,
+                 checked: bool = False) -> tuple[dict, int]:
+    """``cache``: where row digests are kept (row_digests); ``checked``: the current version's rows were just checked
+    (table_checks), its primary key unique included."""
+    current_header = _header(current.path)
+    _check_key(current.path, current_header, primary_key)
+    previous_header = _header(previous.path) if previous is not None else current_header
     if previous is not None:
-        _check_key(previous, previous_header, primary_key)
+        _check_key(previous.path, previous_header, primary_key)
     # Rows are compared on the columns both versions have; added or removed columns are reported apart.
     common = [c for c in current_header if c in previous_header]
-    # The previous version is read and hashed in a forked process while this one reads the current version: the
-    # child has the same hash key (the digests compare), and a national table is read in half the time.
+    # A version whose digests were not kept is read and hashed; the previous one in a forked process while this one
+    # reads the current one (a national table read in half the time).
+    prev = row_digests.load(cache, previous.sha256, common, primary_key) if previous is not None else None
     pending = None
-    if previous is not None:
-        pending = Background(_read_hashed, previous, primary_key, common,
-                             fork=file_size(previous) >= PARALLEL_MIN_BYTES and file_size(current) >= PARALLEL_MIN_BYTES)
+    if previous is not None and prev is None:
+        pending = Background(_hashed, previous, primary_key, common, cache, fork=file_size(
+            previous.path) >= PARALLEL_MIN_BYTES and file_size(current.path) >= PARALLEL_MIN_BYTES)
     try:
-        cur = _read_hashed(current, primary_key, common)
-        prev = pending.result() if pending is not None else None
+        cur = _hashed(current, primary_key, common, cache)
+        if pending is not None:
+            prev = pending.result()
     finally:
         if pending is not None:
             pending.cancel()
     if primary_key:
-        _check_unique(cur, current, primary_key)
+        if not checked:
+            _check_unique(cur, current.path, primary_key)
         if previous is not None:
-            _check_unique(prev, previous, primary_key)
+            _check_unique(prev, previous.path, primary_key)
             diff = _compare_keyed(prev, cur)
         else:
             diff = {"ajoutees": len(cur), "supprimees": 0, "modifiees": 0, "inchangees": 0}
@@ -194,7 +161,8 @@ def diff_tables(previous: Path | None, current: Path, primary_key: list[str]) ->
     ``{"ajoutees", "supprimees", "modifiees", "inchangees"}`` (+ "colonnes_ajoutees" / "colonnes_supprimees" when
     the columns changed). Without primary key (empty list), rows are compared whole, as a multiset, and
     "modifiees" is 0."""
-    return _diff_counts(Path(previous) if previous is not None else None, Path(current), list(primary_key))[0]
+    return _diff_counts(Version(Path(previous)) if previous is not None else None, Version(Path(current)),
+                        list(primary_key))[0]
 
 
 def _read_json(path: Path):
@@ -267,7 +235,7 @@ def _same_bytes(digests: dict[str, str] | None, relative: str, previous_digests:
 
 def release_manifest(folder: Path, previous_snapshot: Path | None, primary_keys: dict[str, list[str]] | None,
                      version: str, date: dt.datetime | None = None, files: list[str] | None = None,
-                     digests: dict[str, str] | None = None, checked: bool = False) -> dict:
+                     digests: dict[str, str] | None = None, checked: bool = False, cache: Path | None = None) -> dict:
     """The ``releases.json`` entry of the publication in ``folder`` (or its snapshot), named ``version``.
 
     ``previous_snapshot``: the previous snapshot folder, None for the first release. ``primary_keys``:
@@ -275,7 +243,8 @@ def release_manifest(folder: Path, previous_snapshot: Path | None, primary_keys:
     (default: those of SHA256SUMS, plus SHA256SUMS). ``date``: default now (UTC). ``digests``: sha256 already
     known by relative path (the publisher's own SHA256SUMS), not computed again. ``checked``: the publisher has just
     checked every row of the folder's tables (table_checks), so a table with nothing before it takes its row count
-    from ``nb_lignes`` instead of being read again."""
+    from ``nb_lignes`` instead of being read again. ``cache``: where the digests of published rows are kept
+    (row_digests, by sha256: those of ``digests`` and of the previous snapshot's SHA256SUMS)."""
     folder = Path(folder)
     previous = Path(previous_snapshot) if previous_snapshot is not None else None
     keys = primary_keys if primary_keys is not None else primary_keys_from_package(folder)
@@ -304,7 +273,10 @@ def release_manifest(folder: Path, previous_snapshot: Path | None, primary_keys:
             # whose contracts did not change does not read two national tables again.
             diff, rows = {"ajoutees": 0, "supprimees": 0, "modifiees": 0, "inchangees": declared}, declared
         else:
-            diff, rows = _diff_counts(before, current_path, list(keys.get(name, [])))
+            diff, rows = _diff_counts(
+                Version(before, previous_digests.get(relative)) if before is not None else None,
+                Version(current_path, (digests or {}).get(resource["path"])), list(keys.get(name, [])), cache,
+                checked)
         if previous is not None and before is None:
             diff["table"] = "nouvelle"
         # Kept beside the counts so that the changelog can say how rows were compared.
@@ -314,7 +286,7 @@ def release_manifest(folder: Path, previous_snapshot: Path | None, primary_keys:
     for name, resource in previous_tables.items():
         if name not in current_tables:
             gone = inside(previous, resource["path"])
-            rows = _diff_counts(None, gone, [])[1] if gone is not None and gone.is_file() else 0
+            rows = _diff_counts(None, Version(gone), [])[1] if gone is not None and gone.is_file() else 0
             changes[name] = {"ajoutees": 0, "supprimees": rows, "modifiees": 0, "inchangees": 0, "table": "retiree"}
 
     listed = []
