@@ -82,6 +82,9 @@ def test_benchmark_run_equals_the_cli_publication(tmp_path, monkeypatch):
     result = pipeline_bench.run_one(corpus, tmp_path / "bench-out")
     assert set(result["steps"]) == set(pipeline_bench.STEPS)
     assert result["orjson_floor_s"] > 0 and result["ratio_floor"] > 1
+    # Measured before and after the pipeline: the floor of the run is their mean.
+    before, after = result["orjson_floor_before_s"], result["orjson_floor_after_s"]
+    assert before > 0 and after > 0 and result["orjson_floor_s"] == pytest.approx((before + after) / 2)
     assert result["marches_publies"] + result["rejets"] >= 1900
     total = result["total"]["wall_s"]
     assert sum(step["wall_s"] for step in result["steps"].values()) <= total * 1.01
