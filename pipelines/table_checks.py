@@ -127,12 +127,19 @@ class Column:
     huge: dict[int, int]  # integers beyond 64 bits (null in ``values``), by row: Python compares them
 
 
-def _by_distinct(raw: pa.Array, rows: np.ndarray, read: Callable[[str], object]) -> dict[str, object]:
-    """The Python reader applied once per distinct value of ``raw[rows]``."""
+def _by_distinct(raw: pa.Array, rows: np.ndarray, read: Callable[[str], object]) -> np.ndarray:
+    """``read`` of each cell ``raw[rows]``, in the order of ``rows`` (an array of objects): applied once per distinct
+    value, then spread by the values' dictionary codes (a vocabulary with accents sends every row of its column to
+    the Python pattern)."""
+    out = np.empty(len(rows), dtype=object)
     if not len(rows):
-        return {}
-    distinct = pc.unique(raw.take(pa.array(rows))).to_pylist()
-    return {value: read(value) for value in distinct}
+        return out
+    encoded = pc.dictionary_encode(raw.take(pa.array(rows)))
+    judged = np.empty(len(encoded.dictionary), dtype=object)
+    for at, value in enumerate(encoded.dictionary.to_pylist()):
+        judged[at] = read(value)  # one by one: numpy would unpack a result that is a sequence
+    out[:] = judged[encoded.indices.to_numpy(zero_copy_only=False)]
+    return out
 
 
 def _typed(field: dict, raw: pa.Array, missing: np.ndarray) -> tuple[np.ndarray, pa.Array, dict[int, int]]:
@@ -171,10 +178,7 @@ def _typed(field: dict, raw: pa.Array, missing: np.ndarray) -> tuple[np.ndarray,
     values = np.asarray(values).copy()
     others = np.flatnonzero(~plain & ~missing)
     read = python_reader(field)
-    judged = _by_distinct(raw, others, read)
-    raw_list = raw.take(pa.array(others)).to_pylist() if len(others) else []
-    for row, cell in zip(others.tolist(), raw_list):
-        value = judged[cell]
+    for row, value in zip(others.tolist(), _by_distinct(raw, others, read)):
         if value is _TYPE_ERROR:
             bad[row] = True
             continue
@@ -264,13 +268,8 @@ def _pattern_ok(pattern: str, raw: pa.Array, candidates: np.ndarray) -> np.ndarr
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # RE2 refuses the pattern: Python for all
         slow = candidates
     rows = np.flatnonzero(slow)
-    if len(rows):
-        # Once per distinct value, then spread by the values' dictionary codes: a vocabulary with accents
-        # ("Définitif ferme") sends every row of its column here.
-        compiled = re.compile(expression)
-        encoded = pc.dictionary_encode(raw.take(pa.array(rows)))
-        verdicts = np.array([bool(compiled.match(cell)) for cell in encoded.dictionary.to_pylist()], dtype=bool)
-        ok[rows] = verdicts[encoded.indices.to_numpy(zero_copy_only=False)]
+    compiled = re.compile(expression)
+    ok[rows] = _by_distinct(raw, rows, lambda cell: bool(compiled.match(cell))).astype(bool)
     return ok
 
 
