@@ -145,6 +145,18 @@ def test_text_table_in_one_frame_matches_row_by_row():
 def test_prefilter_keeps_every_text_the_scan_needs(objet):
     if keywords.scan(keywords.normalise(objet)):
         assert keywords.search_raw(pd.Series([objet]), keywords.PREFILTER)[0]
+        normalised = pd.Series([keywords.normalise(objet)])
+        assert keywords._search(keywords._arrow(normalised), keywords.CANDIDATES, ignore_case=False)[0]
+
+
+def test_candidates_pattern_is_scan_without_its_lookarounds():
+    assert keywords.CANDIDATES is not None  # SCAN uses nothing RE2 reads otherwise: the filter is on
+    assert "(?!" not in keywords.CANDIDATES and "(?<" not in keywords.CANDIDATES.replace("(?P<", "")
+    tricky = r"a(?![a-z(])b[(?!x)]c\(?!d(?<=e(f)[)])g[]()]h(?<!\))i"
+    assert keywords.without_lookarounds(tricky) == r"ab[(?!x)]c\(?!dg[]()]hi"
+    with pytest.raises(ValueError, match="non fermé"):
+        keywords.without_lookarounds("a(?!b(c)")
+    assert keywords._candidates_pattern(r"(?<![a-z0-9])\d+(?![a-z0-9])") is None  # \d: Unicode in re, ASCII in RE2
 
 
 def test_normalise():
@@ -540,11 +552,13 @@ def test_letters_across_chunks_and_slices(monkeypatch):
 
 
 def test_scan_series_scans_each_distinct_text_once_with_the_same_verdicts(monkeypatch):
+    # "Note de calcul" passes the raw prefilter (a stem of "codes de calcul") but holds no phrase: not scanned.
     texts = ["Partenariat d'innovation", None, "Nettoyage des locaux", "Partenariat d'innovation",
-             "Centre d'innovation : travaux", "Prototype de drone", "Prototype de drone", ""] * 3
+             "Centre d'innovation : travaux", "Prototype de drone", "Prototype de drone", "", "Note de calcul"] * 3
     expected = [keywords.scan(keywords.normalise(t)) if isinstance(t, str) else 0 for t in texts]
     scanned = []
     original = keywords.scan
     monkeypatch.setattr(keywords, "scan", lambda text: scanned.append(text) or original(text))
     assert keywords.scan_series(pd.Series(texts, dtype="str")).tolist() == expected
     assert len(scanned) == len(set(scanned)) == 3 and any(expected)
+    assert keywords.search_raw(pd.Series(["Note de calcul"]), keywords.PREFILTER)[0]
