@@ -162,3 +162,28 @@ def test_blocking_business_rule_stops_the_publication(previous, tmp_path, monkey
         pipeline.run_from_files(sample_files(), out)
     assert (out / "data" / "marches.csv").read_bytes() == before
     assert not list(tmp_path.glob(".publication.en-cours-*"))
+
+
+def test_rounds_forked_from_a_run_use_the_gx_context_built_while_files_were_read(tmp_path, monkeypatch):
+    """The run builds GX's context while its files are read (pipeline._preload); the rounds of business rules
+    forked afterwards inherit it: none imports GX and builds a context of its own (4 s of CPU each)."""
+    from pipelines.quality import expectations
+
+    built = tmp_path / "contextes-gx"
+    real_init = expectations._Gx.__init__
+
+    def counted(self):
+        with built.open("a", encoding="utf-8") as log:
+            log.write(f"{os.getpid()}\n")
+        real_init(self)
+
+    monkeypatch.setattr(expectations._Gx, "__init__", counted)
+    monkeypatch.setattr(expectations, "_STATE", {})  # as in a fresh run's process
+    monkeypatch.setattr(pipeline, "BACKGROUND_CHECKS_MIN_ROWS", 0)  # the rounds forked, as for a national run
+    rounds = []
+    real_start = pipeline._BusinessRules.start
+    monkeypatch.setattr(pipeline._BusinessRules, "start",
+                        lambda self, tables, names: rounds.append(names) or real_start(self, tables, names))
+    pipeline.run_from_files(sample_files(), tmp_path / "publication")
+    assert len(rounds) == 3
+    assert built.read_text(encoding="utf-8").split() == [str(os.getpid())]
