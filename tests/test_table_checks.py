@@ -216,3 +216,44 @@ def test_large_integers_beside_missing_cells_keep_every_digit():
     assert column.huge == {3: 99999999999999999999}
     schema = {"fields": [{"name": "n", "type": "integer", "constraints": {"unique": True}}]}
     assert table_checks.key_errors(schema, {"n": column}) == []  # two neighbours, not one rounded value twice
+
+
+@pytest.mark.parametrize("in_order", [True, False], ids=["triees", "melangees"])
+@pytest.mark.parametrize("composite", [False, True], ids=["simple", "composee"])
+def test_duplicates_of_keys_in_order_are_those_the_grouping_finds(in_order, composite, monkeypatch):
+    """Published tables come sorted by their key: their duplicates are found between neighbours, without hashing,
+    and are the rows the grouping finds (the reference, kept for keys out of order)."""
+    import numpy as np
+    import pyarrow as pa
+
+    rng = np.random.default_rng(7)
+    n = 5_000
+    uids = np.sort(rng.integers(0, 3_000, n)).astype(str).astype(object)
+    ranks = rng.integers(1, 3, n)
+    if composite:  # (uid, rank): sorted as a pair, duplicates where both repeat
+        order = np.lexsort((ranks, uids))
+        uids, ranks = uids[order], ranks[order]
+    else:
+        uids = np.array(sorted(uids), dtype=object)
+    if not in_order:
+        shuffle = rng.permutation(n)
+        uids, ranks = uids[shuffle], ranks[shuffle]
+    keys = [pa.chunked_array([pa.array(list(uids[:2_000])), pa.array(list(uids[2_000:]))])]
+    if composite:
+        keys.append(pa.chunked_array([pa.array(ranks)]))
+    skip = rng.random(n) < 0.05
+    fast = table_checks._first_seen_duplicates(keys, skip)
+    assert (table_checks._repeated_in_order([k.filter(pa.array(~skip)) for k in keys]) is not None) == in_order
+    monkeypatch.setattr(table_checks, "_repeated_in_order", lambda keys: None)
+    grouped = table_checks._first_seen_duplicates(keys, skip)
+    assert fast.sum() > 100 and not fast[skip].any()
+    assert (fast == grouped).all()
+
+
+def test_keys_with_nulls_or_floats_are_left_to_the_grouping():
+    import pyarrow as pa
+
+    assert table_checks._repeated_in_order([pa.chunked_array([pa.array(["a", None, "b"])])]) is None
+    assert table_checks._repeated_in_order([pa.chunked_array([pa.array([0.0, -0.0, 1.0])])]) is None
+    assert table_checks._repeated_in_order([pa.chunked_array([pa.array(["a", "a", "b"])])]).tolist() == [True, False]
+    assert table_checks._repeated_in_order([pa.chunked_array([pa.array(["b", "a"])])]) is None
