@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from . import row_digests
+from .sorted_keys import repeated_in_order
 from .files import file_size, sha256_file
 
 # Frictionless' defaults (frictionless.settings) where a schema says nothing.
@@ -348,29 +349,6 @@ def _field_errors(number: int, field: dict, column: Column) -> list[TableError]:
     return found
 
 
-def _ordered(kind: pa.DataType) -> bool:
-    """Types whose equality is the grouping's (floats are not: 0.0 and -0.0 are equal, NaN is not itself)."""
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind) \
-        or pa.types.is_date(kind) or pa.types.is_boolean(kind)
-
-
-def _repeated_in_order(keys: list[pa.ChunkedArray]) -> np.ndarray | None:
-    """When the rows' keys never decrease (in the columns' order of comparison, no null): for each row after the
-    first, whether its key equals the previous row's, that is, was seen before. None otherwise."""
-    if not keys or len(keys[0]) < 2 or any(key.null_count or not _ordered(key.type) for key in keys):
-        return None
-    before, after = [key.slice(0, len(key) - 1) for key in keys], [key.slice(1) for key in keys]
-    less = np.zeros(len(keys[0]) - 1, dtype=bool)
-    equal = np.ones(len(keys[0]) - 1, dtype=bool)
-    try:
-        for previous, current in zip(before, after):
-            less |= equal & pc.less(previous, current).to_numpy(zero_copy_only=False)
-            equal &= pc.equal(previous, current).to_numpy(zero_copy_only=False)
-    except pa.ArrowNotImplementedError:  # a type without order
-        return None
-    return equal if (less | equal).all() else None
-
-
 def _first_seen_duplicates(keys: list[pa.Array], skip: np.ndarray) -> np.ndarray:
     """Rows whose key (tuple of typed values) appeared in an earlier row; ``skip`` rows neither count nor match."""
     n = len(keys[0]) if keys else 0
@@ -378,7 +356,7 @@ def _first_seen_duplicates(keys: list[pa.Array], skip: np.ndarray) -> np.ndarray
         return np.zeros(0, dtype=bool)
     table = pa.table({f"k{i}": k for i, k in enumerate(keys)}).append_column("row", pa.array(np.arange(n)))
     table = table.filter(pa.array(~skip))
-    repeated = _repeated_in_order(table.columns[:-1])
+    repeated = repeated_in_order(table.columns[:-1])
     if repeated is not None:  # keys in order (published tables are sorted by their key): no hashing
         duplicate = np.zeros(n, dtype=bool)
         duplicate[table.column("row").to_numpy()[1:][repeated]] = True

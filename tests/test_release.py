@@ -605,6 +605,18 @@ def test_diff_tables_small_cases(tmp_path, monkeypatch, apart):
     assert pair == {"ajoutees": 1, "supprimees": 1, "modifiees": 1, "inchangees": 0}
     with pytest.raises(ValueError, match=r"n\.csv : clé primaire \(k, l\) en double : \('a', 'b'\)"):
         diff_tables(None, csv("n.csv", "k,l,v\nz,b,0\na,b,1\na,b,2\n"), ["k", "l"])
+    # Keys in order (as published) are checked between neighbours: the same error.
+    with pytest.raises(ValueError, match=r"o\.csv : clé primaire \(k, l\) en double : \('a', 'b'\)"):
+        diff_tables(None, csv("o.csv", "k,l,v\na,a,0\na,b,1\na,b,2\nz,b,0\n"), ["k", "l"])
+    # A rank in order as a number (9 before 10) is compared as one; equal numbers of other texts ("01", "1") are
+    # left to the exact check, which finds them distinct.
+    ranks = csv("p.csv", "uid,rang,v\na,1,x\na,9,x\na,10,x\nb,01,x\nb,1,x\n")
+    assert diff_tables(None, ranks, ["uid", "rang"])["ajoutees"] == 5
+    assert changelog._unique_in_order(changelog._read_hashed(csv("q.csv", "uid,rang\na,1\na,9\na,10\nb,2\n"),
+                                                             ["uid", "rang"], ["uid", "rang"]))
+    assert not changelog._unique_in_order(changelog._read_hashed(ranks, ["uid", "rang"], ["uid", "rang", "v"]))
+    with pytest.raises(ValueError, match=r"r\.csv : clé primaire \(uid, rang\) en double : \('a', '10'\)"):
+        diff_tables(None, csv("r.csv", "uid,rang\na,9\na,10\na,10\n"), ["uid", "rang"])
     widened = csv("e.csv", "id,v,w\n1,a,x\n2,b,y\n3,c,z\n")
     result = diff_tables(csv("f.csv", "id,v\n1,a\n2,b\n3,c\n"), widened, ["id"])
     assert result == {"ajoutees": 0, "supprimees": 0, "modifiees": 0, "inchangees": 3, "colonnes_ajoutees": ["w"]}

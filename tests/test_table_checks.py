@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import pipeline, table_checks
+from pipelines import pipeline, sorted_keys, table_checks
 from pipelines.files import sha256_file
 
 # Errors whose field Frictionless does not name (or names differently): compared on row and type only.
@@ -243,8 +243,8 @@ def test_duplicates_of_keys_in_order_are_those_the_grouping_finds(in_order, comp
         keys.append(pa.chunked_array([pa.array(ranks)]))
     skip = rng.random(n) < 0.05
     fast = table_checks._first_seen_duplicates(keys, skip)
-    assert (table_checks._repeated_in_order([k.filter(pa.array(~skip)) for k in keys]) is not None) == in_order
-    monkeypatch.setattr(table_checks, "_repeated_in_order", lambda keys: None)
+    assert (sorted_keys.repeated_in_order([k.filter(pa.array(~skip)) for k in keys]) is not None) == in_order
+    monkeypatch.setattr(table_checks, "repeated_in_order", lambda keys: None)
     grouped = table_checks._first_seen_duplicates(keys, skip)
     assert fast.sum() > 100 and not fast[skip].any()
     assert (fast == grouped).all()
@@ -253,7 +253,7 @@ def test_duplicates_of_keys_in_order_are_those_the_grouping_finds(in_order, comp
 def test_keys_with_nulls_or_floats_are_left_to_the_grouping():
     import pyarrow as pa
 
-    assert table_checks._repeated_in_order([pa.chunked_array([pa.array(["a", None, "b"])])]) is None
-    assert table_checks._repeated_in_order([pa.chunked_array([pa.array([0.0, -0.0, 1.0])])]) is None
-    assert table_checks._repeated_in_order([pa.chunked_array([pa.array(["a", "a", "b"])])]).tolist() == [True, False]
-    assert table_checks._repeated_in_order([pa.chunked_array([pa.array(["b", "a"])])]) is None
+    assert sorted_keys.repeated_in_order([pa.chunked_array([pa.array(["a", None, "b"])])]) is None
+    assert sorted_keys.repeated_in_order([pa.chunked_array([pa.array([0.0, -0.0, 1.0])])]) is None
+    assert sorted_keys.repeated_in_order([pa.chunked_array([pa.array(["a", "a", "b"])])]).tolist() == [True, False]
+    assert sorted_keys.repeated_in_order([pa.chunked_array([pa.array(["b", "a"])])]) is None

@@ -24,6 +24,7 @@ import pyarrow.csv as pacsv
 from .. import row_digests
 from ..background import Background
 from ..row_digests import RowDigests
+from ..sorted_keys import repeated_in_order
 from ._files import atomic_write_text, file_size, inside, sha256_file
 from .archive import RELEASES_NAME
 from .sums import SUMS_NAME, read_sha256sums
@@ -70,11 +71,25 @@ def _hashed(version: Version, primary_key: list[str], columns: list[str], cache:
 
 
 def _check_unique(hashed: RowDigests, path: Path, primary_key: list[str]) -> None:
-    if pc.count_distinct(hashed.keys).as_py() == len(hashed):
+    if _unique_in_order(hashed) or pc.count_distinct(hashed.keys).as_py() == len(hashed):
         return
     first = int(np.argmax(pd.Series(hashed.keys.to_numpy(zero_copy_only=False)).duplicated().to_numpy()))
     key = tuple(hashed.key_columns.slice(first, 1).to_pylist()[0][c] for c in primary_key)
     raise ValueError(f"{path} : clé primaire ({', '.join(primary_key)}) en double : {key}")
+
+
+def _unique_in_order(hashed: RowDigests) -> bool:
+    """True when the keys are in order and all distinct, found between neighbours (a published table is sorted by
+    its key): no hashing of a million keys. A column of integers (titulaires' rang) is compared as numbers, as it
+    is sorted: equal texts being equal numbers, distinct numbers are distinct texts."""
+    columns = []
+    for column in hashed.key_columns.columns:
+        try:
+            columns.append(pc.cast(column, pa.int64()))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            columns.append(column)
+    repeated = repeated_in_order(columns)
+    return repeated is not None and not repeated.any()
 
 
 def _compare_keyed(previous: RowDigests, current: RowDigests) -> dict:
