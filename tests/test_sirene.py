@@ -378,3 +378,21 @@ def test_download_refuses_a_page_that_is_not_parquet(httpserver, cached):
     with pytest.raises(sirene_stock.SireneDownloadError, match="n'est pas un fichier Parquet"):
         sirene_stock.download_stock(httpserver.url_for("/StockUniteLegale_utf8.parquet"), cached, 10_000)
     assert cached.read_bytes() == before
+
+
+def test_distinct_ids_in_arrow_are_those_pandas_factorises():
+    """Arrow-backed ids (the run's columns) are encoded in Arrow: same codes, same distinct values, missing last."""
+    import numpy as np
+
+    from pipelines.sirene.enrich import _distinct
+
+    values = ["13002526500013", None, "", "41931294406030", "13002526500013", None, "x 1"]
+    arrow = pd.Series(values, dtype="string", index=[10, 11, 12, 13, 14, 15, 16])
+    codes, distinct = _distinct(arrow)
+    object_codes, object_distinct = _distinct(arrow.astype(object))
+    assert codes.tolist() == object_codes.tolist() == [0, 4, 1, 2, 0, 4, 3]
+    assert distinct.tolist() == object_distinct.tolist() == ["13002526500013", "", "41931294406030", "x 1", None]
+    assert distinct.dtype == object and codes.dtype == np.intp
+    sizes = supplier_size(arrow)
+    assert sizes.index.tolist() == arrow.index.tolist()
+    assert sizes["categorie_entreprise_source"].tolist() == ["inconnu"] * 7
