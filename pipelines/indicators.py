@@ -94,21 +94,24 @@ def cpv_division(codes: pd.Series) -> pd.Series:
 
 
 # The columns the measures read: groups are cut from this narrow frame, not from the 60-column table.
-_USED = ("uid", "annee", "objet", "montant", "montant_aberrant", "innovant", "marche_innovant_declare",
+# (The objects' texts are not among them: only whether a contract has one is read, taken before the copy.)
+_USED = ("uid", "annee", "montant", "montant_aberrant", "innovant", "marche_innovant_declare",
          "lieu_execution_code", "lieu_execution_type", "code_cpv", "acheteur_id", "acheteur_categorie",
          "acheteur_categorie_source", "format_source") + BREAKDOWNS
 
 
 def _prepared(marches: pd.DataFrame) -> pd.DataFrame:
     used = [c for c in dict.fromkeys(_USED) if c in marches.columns]
-    frame = marches.loc[marches["annee"].notna(), used].copy()
+    dated = marches["annee"].notna().to_numpy(dtype=bool)
+    # Column by column: the frame's own boolean selection (.loc) cost 0.85 s on a national million, 0.25 this way.
+    frame = pd.DataFrame({name: marches[name].array[dated] for name in used}, index=marches.index[dated])
     amount = pd.to_numeric(frame["montant"], errors="coerce")
     outlier = frame["montant_aberrant"].astype(bool) if "montant_aberrant" in frame else amount_outlier(amount)
     frame["_montant"] = amount.where(~outlier)  # the amount money measures use
     frame["_aberrant"] = outlier.to_numpy(dtype=bool)
     frame["_innovant"] = frame["innovant"].fillna(False).astype(bool)
     frame["_declare"] = frame["marche_innovant_declare"].astype("boolean")
-    frame["_a_objet"] = frame["objet"].notna().to_numpy(dtype=bool)
+    frame["_a_objet"] = marches["objet"].notna().to_numpy(dtype=bool)[dated]
     frame["departement"] = departement(frame.get("lieu_execution_code", pd.Series(index=frame.index, dtype="string")),
                                        frame.get("lieu_execution_type", pd.Series(index=frame.index, dtype="string")))
     frame["division_cpv"] = cpv_division(frame["code_cpv"])
