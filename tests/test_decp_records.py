@@ -273,3 +273,23 @@ def test_repeated_values_give_the_same_rows_as_new_ones():
     assert first == again and first["_anomalies"] == again["_anomalies"]
     assert first["_titulaires"] == [("43216789000012", "SIRET", None)]
     assert first["date_notification"] == dt.date(2024, 5, 3) and "date_format_fr" in first["_anomalies"]
+
+
+@pytest.mark.parametrize("uids", [
+    ["b", "a", "c", "a", "b", "d"],
+    ["x"],
+    [],
+    ["a", None, "b", None, "a"],
+    ["é", "e", "é", "z"],
+], ids=["doublons", "un", "vide", "manquants", "accents"])
+def test_rows_read_more_than_once_are_those_duplicated_finds(uids):
+    """consolidate_batch finds repeated uids between neighbours in uid order: the rows duplicated(keep=False)
+    finds."""
+    import numpy as np
+
+    from pipelines.decp.consolidate import _read_more_than_once
+    from pipelines.tables import uid_order
+
+    column = pd.Series(uids, dtype="string")
+    found = _read_more_than_once(column, uid_order(column))
+    assert found.tolist() == np.flatnonzero(column.duplicated(keep=False).to_numpy()).tolist()

@@ -16,6 +16,8 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..tables import uid_order
 from .batch import MarchesBatch, python_values, take
@@ -116,6 +118,20 @@ _VERSION_FIELDS = ("uid", "objet", "nb_modifications", "_derniere_modification",
                    "_rang_fichier", "_position", "_chemin", "format_source")
 
 
+def _read_more_than_once(uids: pd.Series, order: np.ndarray) -> np.ndarray:
+    """Row numbers (ascending) of the rows whose uid another row has too; ``order``: the rows in uid order."""
+    if len(uids) < 2:
+        return np.zeros(0, dtype=np.intp)
+    if uids.isna().any():  # duplicated() takes missing uids for one value: left to it
+        return np.flatnonzero(uids.duplicated(keep=False).to_numpy())
+    in_order = pa.array(uids.astype("string").array).take(pa.array(order))
+    same = pc.equal(in_order.slice(1), in_order.slice(0, len(in_order) - 1)).to_numpy(zero_copy_only=False)
+    repeated = np.zeros(len(uids), dtype=bool)
+    repeated[order[1:][same]] = True
+    repeated[order[:-1][same]] = True
+    return np.flatnonzero(repeated)
+
+
 def consolidate_batch(batch: MarchesBatch, date_key: str, amount_key: str, label: str
                       ) -> tuple[MarchesBatch, Counter, list[dict]]:
     """consolidate() on columns: the records of a uid read once (most of them) are kept as they are; the others go
@@ -124,7 +140,10 @@ def consolidate_batch(batch: MarchesBatch, date_key: str, amount_key: str, label
     Returns (one row per uid, in uid order, with ``nb_versions_fusionnees``; how many records of each file were
     merged into another; rejets for colliding contracts)."""
     frame = batch.frame
-    repeated = np.flatnonzero(frame["uid"].duplicated(keep=False).to_numpy())
+    # The rows in uid order, once: a uid read more than once is then a uid equal to a neighbour's, and the rows
+    # kept come out in that order (one row per uid: no ties), without hashing or sorting the uids again.
+    order = uid_order(frame["uid"])
+    repeated = _read_more_than_once(frame["uid"], order)
     # In reading order (file, then position), as consolidate() saw the rows: rejets of two same-named files keep
     # their order.
     read_order = np.lexsort((frame["_position"].to_numpy(dtype=np.int64)[repeated],
@@ -140,9 +159,8 @@ def consolidate_batch(batch: MarchesBatch, date_key: str, amount_key: str, label
     for winner in winners:
         keep[winner["_ligne"]] = True
         versions[winner["_ligne"]] = winner["nb_versions_fusionnees"]
-    lines = np.flatnonzero(keep)
     # In uid order, as published: one take of the million rows instead of a take now and a sort later.
-    lines = lines[uid_order(frame["uid"].take(lines))]
+    lines = order[keep[order]]
     kept = take(batch, lines)
     kept.frame["nb_versions_fusionnees"] = pd.array(versions[lines], dtype="Int64")
     return kept, Counter(path for winner in winners for path in winner["_fusions"]), rejected
