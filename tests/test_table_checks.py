@@ -257,3 +257,12 @@ def test_keys_with_nulls_or_floats_are_left_to_the_grouping():
     assert sorted_keys.repeated_in_order([pa.chunked_array([pa.array([0.0, -0.0, 1.0])])]) is None
     assert sorted_keys.repeated_in_order([pa.chunked_array([pa.array(["a", "a", "b"])])]).tolist() == [True, False]
     assert sorted_keys.repeated_in_order([pa.chunked_array([pa.array(["b", "a"])])]) is None
+
+
+@pytest.mark.parametrize("missing_values", [[""], ["", "NA"], ["-"]])
+def test_missing_cells_are_the_cells_equal_to_a_missing_value(missing_values):
+    import pyarrow as pa
+
+    raw = pa.array(["", "NA", "-", " ", "x", None, ""])
+    column = table_checks.read_column({"name": "v", "type": "string"}, raw, missing_values)
+    assert column.missing.tolist() == [value in missing_values for value in raw.to_pylist()]
