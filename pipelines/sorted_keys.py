@@ -17,7 +17,7 @@ def _ordered(kind: pa.DataType) -> bool:
         or pa.types.is_date(kind) or pa.types.is_boolean(kind)
 
 
-def repeated_in_order(keys: list[pa.ChunkedArray]) -> np.ndarray | None:
+def repeated_in_order(keys: list[pa.Array | pa.ChunkedArray]) -> np.ndarray | None:
     """When the rows' keys never decrease (in the columns' order of comparison, no null): for each row after the
     first, whether its key equals the previous row's, that is, was seen before. None otherwise."""
     if not keys or len(keys[0]) < 2 or any(key.null_count or not _ordered(key.type) for key in keys):

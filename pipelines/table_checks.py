@@ -31,8 +31,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from . import row_digests
-from .sorted_keys import repeated_in_order
 from .files import file_size, sha256_file
+from .sorted_keys import repeated_in_order
 
 # Frictionless' defaults (frictionless.settings) where a schema says nothing.
 DEFAULT_MISSING = [""]

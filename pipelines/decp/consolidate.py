@@ -17,8 +17,8 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from ..sorted_keys import repeated_in_order
 from ..tables import uid_order
 from .batch import MarchesBatch, python_values, take
 from .ingest import reject
@@ -122,10 +122,10 @@ def _read_more_than_once(uids: pd.Series, order: np.ndarray) -> np.ndarray:
     """Row numbers (ascending) of the rows whose uid another row has too; ``order``: the rows in uid order."""
     if len(uids) < 2:
         return np.zeros(0, dtype=np.intp)
-    if uids.isna().any():  # duplicated() takes missing uids for one value: left to it
-        return np.flatnonzero(uids.duplicated(keep=False).to_numpy())
     in_order = pa.array(uids.astype("string").array).take(pa.array(order))
-    same = pc.equal(in_order.slice(1), in_order.slice(0, len(in_order) - 1)).to_numpy(zero_copy_only=False)
+    same = repeated_in_order([in_order])
+    if same is None:  # missing uids, which duplicated() takes for one value: left to it
+        return np.flatnonzero(uids.duplicated(keep=False).to_numpy())
     repeated = np.zeros(len(uids), dtype=bool)
     repeated[order[1:][same]] = True
     repeated[order[:-1][same]] = True
