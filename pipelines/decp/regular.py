@@ -65,36 +65,23 @@ _NO_NOTES: tuple[str, ...] = ()
 _NONE: frozenset[str] = frozenset()
 
 
-def _key(value: object) -> object:
-    """A memo key telling apart values that JSON tells apart (1, 1.0 and true are equal Python keys)."""
-    cls = value.__class__
-    if cls is str or value is _ABSENT:
-        return value
-    if value is None or cls is bool or cls is int or cls is float:
-        return cls, value
-    # Lists and objects (TypeError for an integer beyond 64 bits), copied to their length as in _keys.
-    return bytes(memoryview(orjson.dumps(value)))
-
-
 _SCALARS = frozenset({bool, int, float, type(None)})
 
 
 def _keys(values: list) -> list:
-    """``_key`` of each value (inlined: a column of a block is tens of thousands of values). JSON texts are copied
-    to their length (source_schema.kept_key): orjson's own buffers take 4 KB each."""
+    """``_safe_key`` of each value (inlined: a column of a block is tens of thousands of values). JSON texts are
+    copied to their length (source_schema.kept_key): orjson's own buffers take 4 KB each."""
     dumps, scalars = orjson.dumps, _SCALARS
     try:
         return [v if (cls := v.__class__) is str else (cls, v) if cls in scalars else bytes(memoryview(dumps(v)))
                 for v in values]
     except TypeError:
-        return [_safe_key(v) for v in values]
+        return [kept_key(_safe_key(v)) for v in values]
 
 
 def _safe_key(value: object) -> object:
-    try:
-        return _key(value)
-    except TypeError:
-        return None  # no memo: computed for this value alone
+    """source_schema's memo key; None (no memo: computed for this value alone) for a value that is not plain JSON."""
+    return value if value is _ABSENT else source_schema.memo_key_of(value)
 
 
 def _noted(function: Callable[..., object]) -> Callable[..., tuple[object, tuple[str, ...]]]:

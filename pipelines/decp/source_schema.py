@@ -231,7 +231,7 @@ def _unknown_codes(instance: dict, schema: dict, path: tuple[str, ...]) -> Itera
 _UNSET = object()
 
 
-def _memo_key(value: object) -> object:
+def memo_key_of(value: object) -> object:
     """A memo key telling apart values that JSON tells apart (1, 1.0 and true are equal Python keys); None for a
     value that is not plain JSON (an integer beyond 64 bits): no memo."""
     cls = value.__class__
@@ -366,7 +366,7 @@ class RecordSchema:
             return self._field_is_valid(key, value)
         if cls is list and len(value) == 1 and key in self._item_schemas:
             return self._item_is_valid(key, value[0])
-        memo_key = _memo_key(value)
+        memo_key = memo_key_of(value)
         if memo is _DIRECT:
             memo = None
         verdict = memo.get(memo_key) if memo is not None and memo_key is not None else None
@@ -411,7 +411,7 @@ class RecordSchema:
 
     def _field_codes(self, key: str, value: object) -> frozenset[str]:
         """The codes of an invalid field value, from ``jsonschema`` (slow: remembered per distinct value)."""
-        memo_key = _memo_key(value)
+        memo_key = memo_key_of(value)
         memo_key = (key, memo_key) if memo_key is not None else None
         found = self._codes.get(memo_key) if memo_key is not None else None
         if found is None:
