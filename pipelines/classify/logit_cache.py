@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..arrow_codes import dictionary_codes
 from ..files import atomic_write_bytes
 from . import keywords, text_model
 from .text_model import TextModel
@@ -82,11 +83,9 @@ def _distinct_texts(texts: pd.Series) -> tuple[np.ndarray, pa.Array] | None:
     """(code of each text's distinct value, -1 where missing; the distinct texts in order of first appearance), or
     None when a value is not text. Text columns are encoded in Arrow: a national million of texts never becomes
     Python objects when the cache knows them all (they cost about a gigabyte at the run's peak)."""
-    if isinstance(texts.array, pd.arrays.ArrowStringArray):
-        array = pa.array(texts.array)
-        encoded = pc.dictionary_encode(array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array)
-        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
-        return codes, encoded.dictionary.cast(pa.string())
+    found = dictionary_codes(texts)
+    if found is not None:
+        return found[0], found[1].cast(pa.string())
     codes, uniques = pd.factorize(texts.astype(object), sort=False, use_na_sentinel=True)
     if not all(isinstance(t, str) for t in uniques):
         return None
