@@ -120,11 +120,9 @@ _VERSION_FIELDS = ("uid", "objet", "nb_modifications", "_derniere_modification",
 
 def _read_more_than_once(uids: pd.Series, order: np.ndarray) -> np.ndarray:
     """Row numbers (ascending) of the rows whose uid another row has too; ``order``: the rows in uid order."""
-    if len(uids) < 2:
-        return np.zeros(0, dtype=np.intp)
     in_order = pa.array(uids.astype("string").array).take(pa.array(order))
     same = repeated_in_order([in_order])
-    if same is None:  # missing uids, which duplicated() takes for one value: left to it
+    if same is None:  # fewer than two rows, or missing uids (one value for duplicated()): left to duplicated()
         return np.flatnonzero(uids.duplicated(keep=False).to_numpy())
     repeated = np.zeros(len(uids), dtype=bool)
     repeated[order[1:][same]] = True
