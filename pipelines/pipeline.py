@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import settings
@@ -21,7 +22,8 @@ from .cache import cache_dir
 from .classify import classify, text_model
 from .classify.decision import prescore
 from .decp.batch import Read
-from .decp.consolidate import consolidate, consolidate_batch
+from .decp import history
+from .decp.consolidate import Consolidation, consolidate, consolidate_batch
 from .decp.ingest import ingest_files
 from .decp.whole_json import gc_paused
 from .enrichment import enrich_marches, enrich_titulaires
@@ -49,15 +51,21 @@ class Normalized:
     rejets: pd.DataFrame
     qualite: pd.DataFrame
     fichiers: list[dict] = field(default_factory=list)
+    # The contracts' consolidation, what the next history state is made of (decp.history; None: no state kept)
+    # and, after a splice, the decisions known for the rows of marches (missing where the row is new or changed).
+    consolidation: Consolidation | None = None
+    seed: history.Seed | None = None
+    decisions: pd.DataFrame | None = None
 
 
 def ingest(paths: Iterable[str | Path], max_bytes: int | None = None, out_dir: Path | None = None,
-           meanwhile: Callable[[], None] | None = None) -> Read:
+           meanwhile: Callable[[], None] | None = None, reuse_history: bool = False) -> Read:
     """``out_dir``: the publication folder, never read back as input when it lies inside an input folder. Files
     already read with the same bytes come from the reading cache (cache.cache_dir, decp.file_cache); ``meanwhile``
-    runs here while other processes read the others."""
+    runs here while other processes read the others; ``reuse_history``: the files of the history state in the
+    cache are not read again (decp.history; ``normalize`` splices the others' contracts into it)."""
     return ingest_files(paths, max_bytes or settings.max_file_bytes(), exclude=[out_dir] if out_dir else (),
-                        cache_dir=cache_dir(), meanwhile=meanwhile)
+                        cache_dir=cache_dir(), meanwhile=meanwhile, history=reuse_history)
 
 
 class NoInputError(Exception):
@@ -80,8 +88,13 @@ def normalize(read: Read) -> Normalized:
 
 
 def _normalize(read: Read) -> Normalized:
-    marches, merged, marches_collisions = consolidate_batch(read.marches, "date_notification", "montant_initial",
-                                                            "marché")
+    keys = ("date_notification", "montant_initial", "marché")
+    decisions = None
+    if read.history is not None:
+        consolidation, decisions = history.splice(read.history, read.marches, *keys)
+    else:
+        consolidation = consolidate_batch(read.marches, *keys)
+    marches, merged, marches_collisions = consolidation.kept, consolidation.merged, consolidation.collisions
     concessions, concessions_collisions = consolidate(read.concessions, "date_signature", "valeur_globale",
                                                       "concession")
     notices, merged_notices = deduplicate(read.avis)
@@ -95,6 +108,9 @@ def _normalize(read: Read) -> Normalized:
         rejets=rejets_table(rejected),
         qualite=conform(qualite, "qualite"),
         fichiers=read.fichiers,
+        consolidation=consolidation,
+        seed=read.seed,
+        decisions=decisions,
     )
 
 
@@ -107,9 +123,21 @@ def _with_decision(frame: pd.DataFrame, table: str, scored=None) -> pd.DataFrame
     return conform(out, table)
 
 
-def classify_marches(marches: pd.DataFrame, scored=None) -> pd.DataFrame:
-    """``scored``: text-model logits already computed in this run (``_Prescoring``)."""
-    return _with_decision(marches, "marches", scored)
+def classify_marches(marches: pd.DataFrame, scored=None, known: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``scored``: text-model logits already computed in this run (``_Prescoring``); ``known``: the decisions of
+    the rows a history state holds unchanged (Normalized.decisions; missing elsewhere), the others classified."""
+    if known is None:
+        return _with_decision(marches, "marches", scored)
+    out = marches.copy()
+    for column in CLASSIFICATION_COLUMNS:
+        out[column] = known[column].array
+    todo = np.flatnonzero(known["innovant"].isna().to_numpy())
+    if len(todo):
+        # Without the logit cache: it keeps the texts of a whole history, and these are a few of them.
+        decided = classify(marches.take(todo))
+        for column in CLASSIFICATION_COLUMNS:
+            out.loc[todo, column] = decided[column].to_numpy()
+    return conform(out, "marches")
 
 
 # From this many contracts read, the text model starts scoring their objets beside the consolidation.
@@ -214,24 +242,38 @@ def run_from_files(paths: Iterable[str | Path], out_dir: Path, max_bytes: int | 
     if missing:
         raise FileNotFoundError(f"{missing[0]} : fichier ou dossier introuvable")
     with steps("parse"):
-        ingested = ingest(paths, max_bytes, Path(out_dir), meanwhile=_preload)
+        ingested = ingest(paths, max_bytes, Path(out_dir), meanwhile=_preload, reuse_history=True)
         give_back()
     # The rows just read (notices, concessions, rejets, up to hundreds of thousands) are long-lived objects in no
     # reference cycle: out of the cyclic GC's scans until the run ends (they are still freed by reference counting).
     gc.freeze()
-    prescoring = None
+    prescoring = writer = None
     try:
         prescoring = _Prescoring(ingested)
         with steps("normalize"):
             normalized = normalize(ingested)
             del ingested
             give_back()
+            writer = _history_writer(normalized)
             scored = prescoring.result()
-        return _classify_validate_publish(normalized, out_dir, steps, scored)
+        return _classify_validate_publish(normalized, out_dir, steps, scored, writer)
     finally:
         if prescoring is not None:
             prescoring.cancel()
+        if writer is not None:
+            writer.cancel()
         gc.unfreeze()
+
+
+def _history_writer(normalized: Normalized) -> history.Writer | None:
+    """The run's history state, written beside the classification (decp.history): the next run with the same files
+    and more reads and classifies only the more."""
+    folder, consolidation = cache_dir(), normalized.consolidation
+    normalized.consolidation = None  # the writer's now: the run needs its tables only
+    if folder is None or normalized.seed is None or consolidation is None:
+        return None
+    return history.Writer(folder, normalized.seed, consolidation,
+                          fork=len(normalized.marches) >= BACKGROUND_CHECKS_MIN_ROWS)
 
 
 # From this many contracts the business rules run in forked processes beside the classification and the writing
@@ -274,12 +316,14 @@ class _BusinessRules:
             pending.cancel()
 
 
-def _classify_validate_publish(normalized: Normalized, out_dir: Path, steps: Steps, scored=None) -> RunSummary:
+def _classify_validate_publish(normalized: Normalized, out_dir: Path, steps: Steps, scored=None,
+                               writer: history.Writer | None = None) -> RunSummary:
     rules = _BusinessRules(len(normalized.marches))
     try:
         rules.start({name: getattr(normalized, name) for name in ("marches", *SETTLED_TABLES)}, SETTLED_TABLES)
         with steps("classify"):
-            marches = classify_marches(normalized.marches, scored)
+            marches = classify_marches(normalized.marches, scored, normalized.decisions)
+            normalized.decisions = None
             del scored
             give_back()
             avis = classify_avis(normalized.avis)
@@ -297,6 +341,8 @@ def _classify_validate_publish(normalized: Normalized, out_dir: Path, steps: Ste
             files = publish_tables(marches, normalized.titulaires, normalized.concessions, avis, indicateurs,
                                    references_table, normalized.rejets, normalized.qualite, normalized.fichiers,
                                    out_dir, steps=steps, gate=rules.gate)
+        if writer is not None:
+            writer.finish(marches)
     finally:
         rules.cancel()
     return RunSummary(files, len(marches), int(marches["innovant"].sum()), len(avis), int(avis["innovant"].sum()),

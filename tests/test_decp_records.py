@@ -168,8 +168,9 @@ def test_columns_consolidate_as_the_rows_do():
     records = [_v2(), _v2(id="SEUL"), _v2(modifications=modified), _v2(objet="Lot 2", dateNotification="2024-03-10"),
                _v2(id="SANS", objet="", montant=100), _v2(id="SANS", objet="", montant=250), _v2()]
     kept, rejected = consolidate(_rows(*records), "date_notification", "montant_initial", "marché")
-    columns, merged, rejected_too = consolidate_batch(batch.from_rows(_rows(*records)), "date_notification",
-                                                      "montant_initial", "marché")
+    consolidated = consolidate_batch(batch.from_rows(_rows(*records)), "date_notification", "montant_initial",
+                                     "marché")
+    columns, merged, rejected_too = consolidated.kept, consolidated.merged, consolidated.collisions
     frame = columns.frame.set_index("uid")
     assert sorted(frame.index) == sorted(k["uid"] for k in kept) and len(frame) == 3
     for row in kept:
@@ -177,6 +178,9 @@ def test_columns_consolidate_as_the_rows_do():
                 frame.at[row["uid"], "_chemin"]) == (row["montant"], row["nb_versions_fusionnees"], row["_chemin"])
     assert merged == Counter(path for row in kept for path in row["_fusions"]) and sum(merged.values()) == 2
     assert rejected_too == rejected and len(rejected) == 2
+    # Every record is kept or among the others, merged or rejected with its contract.
+    assert len(columns) + len(consolidated.others) == len(records)
+    assert (~consolidated.others.frame["_fusionne"]).sum() == len(rejected)
     suppliers = titulaires_table(columns.frame["uid"], columns.links)
     assert list(suppliers["uid"]) == sorted(k["uid"] for k in kept for _ in k["_titulaires"])
 
@@ -197,7 +201,7 @@ def test_columns_reject_in_reading_order_across_same_named_files():
     second = file(1, ("A", "Lot p", "2024-01-01"), ("B", "Lot q", "2024-02-01"))
     _, rejected = consolidate(first + second, "date_notification", "montant_initial", "marché")
     columns = batch.concat([batch.from_rows(first), batch.from_rows(second)])
-    _, _, rejected_too = consolidate_batch(columns, "date_notification", "montant_initial", "marché")
+    rejected_too = consolidate_batch(columns, "date_notification", "montant_initial", "marché").collisions
     assert [r["identifiant"] for r in rejected] == [BUYER + "B", BUYER + "A"]
     assert rejected_too == rejected
     pd.testing.assert_frame_equal(rejets_table(rejected_too), rejets_table(rejected))

@@ -163,7 +163,8 @@ def test_publication_is_the_same_with_texts_scored_during_consolidation(tmp_path
                             lambda self: self.pending.result() if self.pending is not None else None)
         seen = []
         monkeypatch.setattr(pipeline, "classify_marches",
-                            lambda marches, scored=None: seen.append(scored) or original(marches, scored))
+                            lambda marches, scored=None, known=None: seen.append(scored)
+                            or original(marches, scored, known))
         run_from_files(sample_files(), tmp_path / name)
         runs[name] = seen[0]
     assert runs["plain"] is None and runs["prescored"].num_rows > 10

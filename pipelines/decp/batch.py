@@ -21,6 +21,7 @@ from .. import schemas
 from ..tables import MARCHES_COMPUTED, columns_of, links_of, marches_frame, uid_order
 
 if TYPE_CHECKING:
+    from .history import History, Seed
     from .regular import Block
 
 # Not published: where each record was read, and its last modification (consolidation ranks versions by them).
@@ -114,3 +115,7 @@ class Read:
     avis: list[dict] = field(default_factory=list)
     rejets: list[dict] = field(default_factory=list)
     fichiers: list[dict] = field(default_factory=list)
+    # ingest_files(history=True): the kept state whose files were not read again (``marches`` then holds the other
+    # files' contracts only), and what the next state is made of (None when no state may be kept).
+    history: History | None = None
+    seed: Seed | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -130,13 +131,29 @@ def _read_more_than_once(uids: pd.Series, order: np.ndarray) -> np.ndarray:
     return np.flatnonzero(repeated)
 
 
-def consolidate_batch(batch: MarchesBatch, date_key: str, amount_key: str, label: str
-                      ) -> tuple[MarchesBatch, Counter, list[dict]]:
-    """consolidate() on columns: the records of a uid read once (most of them) are kept as they are; the others go
-    through consolidate() as dicts of the fields it reads, and the winners' rows are kept by number.
+@dataclass
+class Consolidation:
+    """The contracts' records consolidated: ``kept``, one row per uid in uid order, with ``nb_versions_fusionnees``;
+    ``others``, every other record, with ``_fusionne``: True when merged into the kept row of its uid as one of its
+    versions, False when rejected as a colliding contract (``collisions``, its rejets). Kept and others together are
+    every record read, so the records of a uid can be consolidated again with new ones (decp.history).
+    ``collision_keys``: for each rejet of ``collisions``, where its uid was first read (file rank, position); the
+    rejets come in that order, as consolidate() groups the uids."""
+    kept: MarchesBatch
+    others: MarchesBatch
+    collisions: list[dict]
+    collision_keys: list[tuple[int, int]]
 
-    Returns (one row per uid, in uid order, with ``nb_versions_fusionnees``; how many records of each file were
-    merged into another; rejets for colliding contracts)."""
+    @property
+    def merged(self) -> Counter:
+        """How many records of each file were merged into a kept row (the quality report's ``fusionnes``)."""
+        frame = self.others.frame
+        return Counter(frame["_chemin"][frame["_fusionne"].to_numpy(dtype=bool)].tolist())
+
+
+def consolidate_batch(batch: MarchesBatch, date_key: str, amount_key: str, label: str) -> Consolidation:
+    """consolidate() on columns: the records of a uid read once (most of them) are kept as they are; the others go
+    through consolidate() as dicts of the fields it reads, and the winners' rows are kept by number."""
     frame = batch.frame
     # The rows in uid order, once: a uid read more than once is then a uid equal to a neighbour's, and the rows
     # kept come out in that order (one row per uid: no ties), without hashing or sorting the uids again.
@@ -161,4 +178,14 @@ def consolidate_batch(batch: MarchesBatch, date_key: str, amount_key: str, label
     lines = order[keep[order]]
     kept = take(batch, lines)
     kept.frame["nb_versions_fusionnees"] = pd.array(versions[lines], dtype="Int64")
-    return kept, Counter(path for winner in winners for path in winner["_fusions"]), rejected
+    # A record not kept was merged when it is a version of the contract kept for its uid (consolidate() marked
+    # each record of a repeated uid with its contract's ``_identite``), else rejected with its contract.
+    kept_contracts = {(w["uid"], w["_identite"]) for w in winners}
+    dropped = [r for r in records if not keep[r["_ligne"]]]
+    others = take(batch, np.asarray([r["_ligne"] for r in dropped], dtype=np.int64))
+    others.frame["_fusionne"] = np.asarray([(r["uid"], r["_identite"]) in kept_contracts for r in dropped],
+                                           dtype=bool)
+    first_read: dict[str, tuple[int, int]] = {}
+    for record in records:
+        first_read.setdefault(record["uid"], (record["_rang_fichier"], record["_position"]))
+    return Consolidation(kept, others, rejected, [first_read[r["identifiant"]] for r in rejected])

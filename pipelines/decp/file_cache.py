@@ -8,8 +8,9 @@ columns): a changed file, or changed code, is read again. Rows are judged
 against the day of the run (dates after a year from now are refused): an entry also says which dates it kept and
 refused, and is only reused on a day whose limit gives the same verdicts (values.DateWindow). Names that depend on
 the run (the file's path as given, its rank among the inputs) are set again on every use. So a run with one new
-month reads that month only, then consolidates and re-aggregates everything: the publication is the same as
-without the cache (tests/test_file_cache.py). Notice files (BOAMP, TED) are always read. The folders of other code
+month reads that month only: the publication is the same as without the cache (tests/test_file_cache.py); the
+pipeline's runs do not even load the entries of the files whose records the history state holds (decp.history,
+``read_files(known=...)``). Notice files (BOAMP, TED) are always read. The folders of other code
 versions are removed when the cache is opened.
 
 Entries are pickles: the cache folder must be writable only by the operator, as the code itself is.
@@ -99,15 +100,21 @@ def _read_pickled(job: Job, cache: FileCache | None, key: str | None) -> bytes:
 
 def _relabel(read: Read, item: InputFile, rank: int) -> Read:
     """The run's names for a result read under other names (the same bytes given from another folder)."""
-    source = _printable(item.path.name)
-    read.marches.relabel(item.name, source, rank)
-    for row in read.concessions:
-        row.update(source_fichier=source, _chemin=item.name, _rang_fichier=rank)
-    for rejet in read.rejets:
-        rejet["fichier"] = item.name
-    for report in read.fichiers:
-        report["fichier"] = item.name
+    read.marches.relabel(item.name, _printable(item.path.name), rank)
+    relabel_rows(read.concessions, read.rejets, read.fichiers, item, rank)
     return read
+
+
+def relabel_rows(concessions: list[dict], rejets: list[dict], fichiers: list[dict], item: InputFile,
+                 rank: int) -> None:
+    """The run's names in the rows a file gave besides its contracts."""
+    source = _printable(item.path.name)
+    for row in concessions:
+        row.update(source_fichier=source, _chemin=item.name, _rang_fichier=rank)
+    for rejet in rejets:
+        rejet["fichier"] = item.name
+    for report in fichiers:
+        report["fichier"] = item.name
 
 
 class FileCache:
@@ -201,22 +208,36 @@ def _keys(cache: FileCache | None, items: list[InputFile], max_bytes: int) -> li
         return list(pool.map(lambda item: cache.key(item, max_bytes), items))
 
 
+@dataclass
+class Part:
+    """One input's result, with its cache key (None: not cached) and the dates its reading judged."""
+    rank: int
+    read: Read
+    key: str | None
+    dates: values.DateWindow
+
+
 def read_files(items: Iterable[InputFile], max_bytes: int, today: dt.date, cache_dir: Path | None = None,
-               workers: int | None = None, meanwhile: Callable[[], None] | None = None) -> Iterator[Read]:
+               workers: int | None = None, meanwhile: Callable[[], None] | None = None,
+               known: Callable[[list[str | None]], set[int]] | None = None) -> Iterator[Part]:
     """Each input's result, in input order; ``meanwhile``: see _computed (not called when every file comes from
-    the cache)."""
+    the cache); ``known``: given the inputs' cache keys, the ranks of those not to read (their records are known
+    already, decp.history), left out of the results."""
     items = list(items)
     cache = FileCache(cache_dir) if cache_dir is not None else None
     if cache is not None:
         cache.drop_other_versions()
     keys = _keys(cache, items, max_bytes)
-    ready: dict[int, Read] = {}
+    skipped = known(keys) if known is not None else set()
+    ready: dict[int, Entry] = {}
     for rank, (item, key) in enumerate(zip(items, keys)):
-        entry = cache.load(key, today) if cache and key else None
+        entry = cache.load(key, today) if cache and key and rank not in skipped else None
         if entry is not None:
-            ready[rank] = _relabel(entry.read, item, rank)
-    todo = [rank for rank in range(len(items)) if rank not in ready]
+            ready[rank] = Entry(_relabel(entry.read, item, rank), entry.dates)
+    todo = [rank for rank in range(len(items)) if rank not in ready and rank not in skipped]
     computed = _computed([(items[rank], rank, max_bytes, today) for rank in todo], [keys[rank] for rank in todo],
                          cache, workers, meanwhile)
     for rank in range(len(items)):
-        yield ready.pop(rank) if rank in ready else next(computed).read
+        if rank not in skipped:
+            entry = ready.pop(rank) if rank in ready else next(computed)
+            yield Part(rank, entry.read, keys[rank], entry.dates)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import pickle
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,24 +292,57 @@ def ingest_rows(paths: Iterable[str | Path], max_bytes: int, today: dt.date | No
 
 def ingest_files(paths: Iterable[str | Path], max_bytes: int, today: dt.date | None = None,
                  exclude: Iterable[Path] = (), cache_dir: Path | None = None, workers: int | None = None,
-                 meanwhile: Callable[[], None] | None = None) -> Read:
+                 meanwhile: Callable[[], None] | None = None, history: bool = False) -> Read:
     """DECP files and notice files (BOAMP, TED), routed by their content, merged in input order; each file's
     contracts turned into columns where it was read (batch).
 
     ``cache_dir``: per-file results kept there and reused while the file's bytes are the same (file_cache);
     ``workers``: processes reading files side by side, 0 to read them in this process (default: parallel_reads
-    decides from the work's size); ``meanwhile``: called here while worker processes read (file_cache)."""
+    decides from the work's size); ``meanwhile``: called here while worker processes read (file_cache);
+    ``history``: with a cache, the files of the state kept there (decp.history) are not read: the result's
+    ``history`` holds their records, ``marches`` only the other files' (the caller consolidates with
+    history.splice), and ``seed`` what the next state is made of."""
+    from . import history as states
     from .batch import Read, concat
     from .file_cache import read_files
 
     today = today or dt.date.today()
+    items = list(expand_inputs(paths, exclude))
     result, batches = Read(), []
+    seed, keep = states.Seed([], {}), history and cache_dir is not None
+
+    def known(keys: list[str | None]) -> set[int]:
+        if keep:
+            result.history = states.load(cache_dir, items, keys, today)
+        if result.history is None:
+            return set()
+        seed.marks.extend(result.history.seed.marks)
+        seed.rests.update(result.history.seed.rests)
+        return {mark.rank for mark in seed.marks}
+
     with gc_paused():  # notice, concession and reject rows unpickled here by the hundred thousand, in no cycle
-        for part in read_files(expand_inputs(paths, exclude), max_bytes, today, cache_dir, workers, meanwhile):
-            batches.append(part.marches)
-            result.concessions += part.concessions
-            result.avis += part.avis
-            result.rejets += part.rejets
-            result.fichiers += part.fichiers
+        parts = {part.rank: part for part in read_files(items, max_bytes, today, cache_dir, workers, meanwhile,
+                                                        known)}
+        contracts_elsewhere = False
+        for rank in range(len(items)):
+            if rank in parts:
+                part = parts.pop(rank)
+                batches.append(part.read.marches)
+                rest = (part.read.concessions, part.read.avis, part.read.rejets, part.read.fichiers)
+                if part.key is not None and keep:
+                    seed.marks.append(states.Mark(rank, items[rank].name, part.key, part.dates))
+                    # As read: the normalisation completes these rows in place.
+                    seed.rests[rank] = pickle.dumps(rest, protocol=pickle.HIGHEST_PROTOCOL)
+                else:
+                    contracts_elsewhere |= len(part.read.marches) > 0
+            else:
+                rest = pickle.loads(seed.rests[rank])
+            concessions, avis, rejets, fichiers = rest
+            result.concessions += concessions
+            result.avis += avis
+            result.rejets += rejets
+            result.fichiers += fichiers
     result.marches = concat(batches)
+    # A state holds the records of cached files only: those of a file read on every run would be counted twice.
+    result.seed = seed if keep and not contracts_elsewhere else None
     return result
