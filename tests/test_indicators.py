@@ -130,6 +130,23 @@ def test_amount_hygiene_and_departement_rules():
     assert dept.tolist()[:4] == ["27", "76", "974", "2A"] and dept.isna().tolist()[4:] == [True, True]
 
 
+def test_departement_of_distinct_pairs_is_that_of_every_row():
+    """departement() judges each distinct (code, kind) pair once: the rows get what a row-by-row pass gives them."""
+    from pipelines.indicators import _departement
+
+    codes = ["27", " 76000", "97411", "2a", "FR", None, "2B", "975", "7500", "", "27", "97411", "13001", "971"]
+    kinds = ["Code département", "Code postal", "Code postal", "Code département", "Code pays", None,
+             "code DÉPARTEMENT", "Code département", "Code postal", "Code postal", "Code postal", None,
+             "Code commune", "Code département"]
+    rng = np.random.default_rng(3)
+    picks = rng.integers(0, len(codes), 5_000)
+    code = pd.Series([codes[i] for i in picks], dtype="string", index=np.arange(5_000) * 2)
+    kind = pd.Series([kinds[i] for i in rng.permutation(picks)], dtype="string", index=code.index)
+    found = departement(code, kind)
+    pd.testing.assert_series_equal(found, _departement(code, kind))
+    assert found.notna().sum() > 1_000 and found.isna().sum() > 100
+
+
 def test_supplier_family_uses_sme_sizes_and_the_configured_list():
     marches = pd.DataFrame({
         "uid": ["a", "b", "c"], "annee": [2024, 2024, 2024], "acheteur_categorie": ["etat"] * 3,
