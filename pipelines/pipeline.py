@@ -92,6 +92,7 @@ def _normalize(read: Read) -> Normalized:
     decisions = None
     if read.history is not None:
         consolidation, decisions = history.splice(read.history, read.marches, *keys)
+        read.history = None  # its files' pages, mapped in memory, go back now: the spliced rows are copies
     else:
         consolidation = consolidate_batch(read.marches, *keys)
     marches, merged, marches_collisions = consolidation.kept, consolidation.merged, consolidation.collisions
