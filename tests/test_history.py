@@ -97,23 +97,21 @@ def test_a_new_month_is_spliced_into_the_history(tmp_path, monkeypatch, splices)
     assert rejets.count("uid_en_collision") == 2
 
 
-def test_a_history_file_changed_reads_everything_again(tmp_path, monkeypatch, splices):
-    corpus = _history(tmp_path / "corpus")
-    monkeypatch.setenv("ACHATS_CACHE_DIR", str(tmp_path / "cache"))
-    pipeline.run_from_files([corpus], tmp_path / "history")
+def _change_a_history_file(corpus: Path) -> None:
     _write(corpus / "decp-2024-02.json", _record("F", "Nettoyage des locaux"))
-    _new_month(corpus)
-    pipeline.run_from_files([corpus], tmp_path / "month")
-    assert splices == []
-    assert _digests(tmp_path / "month") == _full(corpus, tmp_path / "full", monkeypatch)
 
 
-def test_a_file_ranked_before_the_history_reads_everything_again(tmp_path, monkeypatch, splices):
+def _rank_the_month_first(corpus: Path) -> None:
+    (corpus / "decp-2024-03.json").rename(corpus / "decp-2023-12.json")  # sorts first: the history's ranks move
+
+
+@pytest.mark.parametrize("change", [_change_a_history_file, _rank_the_month_first], ids=["modifie", "avant"])
+def test_inputs_the_history_does_not_hold_are_all_read_again(tmp_path, monkeypatch, splices, change):
     corpus = _history(tmp_path / "corpus")
     monkeypatch.setenv("ACHATS_CACHE_DIR", str(tmp_path / "cache"))
     pipeline.run_from_files([corpus], tmp_path / "history")
     _new_month(corpus)
-    (corpus / "decp-2024-03.json").rename(corpus / "decp-2023-12.json")  # sorts first: the history's ranks move
+    change(corpus)
     pipeline.run_from_files([corpus], tmp_path / "month")
     assert splices == []
     assert _digests(tmp_path / "month") == _full(corpus, tmp_path / "full", monkeypatch)
