@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import sorted_keys
 from .arrow_codes import dictionary_codes
 from .classify import METHOD_VERSION
 
@@ -184,19 +185,32 @@ def _supplier_facts(suppliers: pd.DataFrame | None, innovative_smes: set[str] | 
     Computed once for all scopes and years; groups then select their contracts by row number, not by uid."""
     if suppliers is None or suppliers.empty or "categorie_entreprise" not in suppliers:
         return None
-    by_uid = suppliers["uid"]
-    facts = pd.DataFrame({
-        "known": suppliers["categorie_entreprise"].notna().groupby(by_uid).all(),
-        "pme": suppliers["categorie_entreprise"].eq("PME").groupby(by_uid).mean(),
-    })
+    columns = {"known": suppliers["categorie_entreprise"].notna(), "pme": suppliers["categorie_entreprise"].eq("PME")}
     if innovative_smes is not None:
         ids = suppliers["titulaire_id"].astype("string").str.replace(r"\s", "", regex=True).str[:9]
         listed = pc.is_in(_arrow_strings(ids), value_set=pa.array(sorted(innovative_smes), type=pa.string()))
-        facts["inn"] = pd.Series(pc.fill_null(listed, False).to_numpy(zero_copy_only=False), index=suppliers.index) \
-            .groupby(by_uid).mean()
+        columns["inn"] = pd.Series(pc.fill_null(listed, False).to_numpy(zero_copy_only=False), index=suppliers.index)
+    facts = _per_uid(suppliers["uid"], columns)
     # pyarrow's index_in: pandas' lookups on Arrow strings go through Python objects (performance.md §3).
     rows = pc.index_in(_arrow_strings(facts.index), value_set=_arrow_strings(frame["uid"]))
     facts["ligne"] = pc.fill_null(rows, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return facts
+
+
+def _per_uid(uids: pd.Series, columns: dict[str, pd.Series]) -> pd.DataFrame:
+    """Per uid: whether all its rows are ``known``, the mean of the others (missing values left out, as pandas
+    does). Rows sorted by uid (the titulaires table) are grouped by the number of their run of neighbours, an
+    integer, rather than by hashing their text uids (a national million of suppliers: 1.3-1.9 s → 0.6-0.8 s)."""
+    keys, index = uids, None
+    same = sorted_keys.repeated_in_order([_arrow_strings(uids)])
+    if same is not None:
+        starts = np.flatnonzero(np.concatenate([[True], ~same]))
+        keys = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(uids))))
+        index = pd.Index(uids.array.take(starts), name=uids.name)
+    facts = pd.DataFrame({name: column.groupby(keys).all() if name == "known" else column.groupby(keys).mean()
+                          for name, column in columns.items()})
+    if index is not None:
+        facts.index = index
     return facts
 
 

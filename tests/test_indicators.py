@@ -227,3 +227,29 @@ def test_cpv_division_is_the_regex_extraction():
     divisions = cpv_division(series)
     pd.testing.assert_series_equal(divisions, series.str.extract(r"^\s*(\d{2})", expand=False))
     assert divisions.tolist()[:4] == ["45", "30", "12", "09"] and divisions.iloc[8] == "\u0663\u0663"
+
+
+def test_supplier_facts_by_runs_of_sorted_uids_are_those_of_grouping_by_uid():
+    """Suppliers sorted by uid (the titulaires table) are grouped by runs of neighbours: the facts are those a
+    grouping by uid gives, missing sizes left out of the share of SMEs (a contract whose sizes are all unknown has
+    none)."""
+    from pipelines.indicators import _supplier_facts
+
+    rng = np.random.default_rng(5)
+    uids = np.sort(rng.choice([f"u{i:04d}" for i in range(300)], 2_000))
+    suppliers = pd.DataFrame({
+        "uid": pd.Series(uids, dtype="string"),
+        "rang": pd.Series(np.arange(2_000), dtype="Int64"),
+        "titulaire_id": pd.Series([f"{rng.integers(10**8, 10**9)}00012" for _ in range(2_000)], dtype="string"),
+        "categorie_entreprise": pd.Series(rng.choice(["PME", "ETI", "GE", None], 2_000), dtype="string"),
+    })
+    suppliers.loc[suppliers["uid"] == uids[0], "categorie_entreprise"] = pd.NA
+    frame = pd.DataFrame({"uid": pd.Series(sorted(set(uids))[::-1], dtype="string")})  # the contracts' rows
+    listed = set(suppliers["titulaire_id"].str[:9].iloc[::5])
+    for smes in (None, listed):
+        by_runs = _supplier_facts(suppliers, smes, frame)
+        by_uid = _supplier_facts(suppliers.sample(frac=1, random_state=2), smes, frame)
+        pd.testing.assert_frame_equal(by_runs, by_uid)
+        assert pd.isna(by_runs["pme"].iloc[0]) and by_runs["pme"].notna().sum() > 250
+        assert 0 < by_runs["known"].sum() < len(by_runs)
+        assert (frame["uid"].take(by_runs["ligne"]).to_numpy() == by_runs.index.to_numpy()).all()
