@@ -50,7 +50,7 @@ from .. import schemas
 from ..files import atomic_write_bytes
 from ..tables import uid_order
 from . import values
-from .batch import MarchesBatch, concat, take, take_across
+from .batch import MarchesBatch, concat, take
 from .consolidate import Consolidation, consolidate_batch
 from .file_cache import relabel_rows
 from .ingest import InputFile, _printable
@@ -284,10 +284,11 @@ def splice(history: History, new: MarchesBatch, date_key: str, amount_key: str,
                     _without(take(old.others, np.flatnonzero(in_others)), "_fusionne"), new])
     part = consolidate_batch(again, date_key, amount_key, label)
     # The untouched kept rows and the touched uids' new ones, in uid order (disjoint uids: no ties).
+    joined = concat([old.kept, part.kept])
     candidates = np.concatenate([np.flatnonzero(~in_kept), len(old.kept) + np.arange(len(part.kept))])
-    uids = pd.concat([old.kept.frame["uid"], part.kept.frame["uid"]], ignore_index=True)
-    lines = candidates[uid_order(uids.take(candidates))]
-    kept = take_across([old.kept, part.kept], lines)
+    lines = candidates[uid_order(joined.frame["uid"].take(candidates))]
+    kept = take(joined, lines)
+    del joined  # a copy of the million rows: let go now, not at the return
     unknown = pd.DataFrame({name: pd.Series(pd.NA, index=range(len(part.kept)), dtype=history.decisions[name].dtype)
                             for name in DECISIONS})
     decisions = pd.concat([history.decisions[list(DECISIONS)], unknown], ignore_index=True).take(lines)
