@@ -1,5 +1,6 @@
-"""A text column's distinct values and each row's code among them, found in Arrow: pandas' factorize first makes
-every value of an Arrow-backed column a Python object (about a second per million values here)."""
+"""A text column in Arrow: its data as one Arrow array, its distinct values and each row's code among them. pandas'
+own lookups and factorize first make every value of an Arrow-backed column a Python object (about a second per
+million values here)."""
 
 from __future__ import annotations
 
@@ -18,3 +19,8 @@ def dictionary_codes(values: pd.Series) -> tuple[np.ndarray, pa.Array] | None:
     encoded = pc.dictionary_encode(array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array)
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
     return codes, encoded.dictionary
+
+
+def arrow_strings(values: pd.Series | pd.Index) -> pa.Array:
+    """The values' Arrow data, as one array of strings (no conversion through Python objects)."""
+    return pa.chunked_array([pa.array(values.astype("string").array)]).cast(pa.string()).combine_chunks()

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import sorted_keys
-from .arrow_codes import dictionary_codes
+from .arrow_codes import arrow_strings, dictionary_codes
 from .classify import METHOD_VERSION
 
 TARGET_OBJECT = 0.02
@@ -188,11 +188,11 @@ def _supplier_facts(suppliers: pd.DataFrame | None, innovative_smes: set[str] | 
     columns = {"known": suppliers["categorie_entreprise"].notna(), "pme": suppliers["categorie_entreprise"].eq("PME")}
     if innovative_smes is not None:
         ids = suppliers["titulaire_id"].astype("string").str.replace(r"\s", "", regex=True).str[:9]
-        listed = pc.is_in(_arrow_strings(ids), value_set=pa.array(sorted(innovative_smes), type=pa.string()))
+        listed = pc.is_in(arrow_strings(ids), value_set=pa.array(sorted(innovative_smes), type=pa.string()))
         columns["inn"] = pd.Series(pc.fill_null(listed, False).to_numpy(zero_copy_only=False), index=suppliers.index)
     facts = _per_uid(suppliers["uid"], columns)
     # pyarrow's index_in: pandas' lookups on Arrow strings go through Python objects (performance.md §3).
-    rows = pc.index_in(_arrow_strings(facts.index), value_set=_arrow_strings(frame["uid"]))
+    rows = pc.index_in(arrow_strings(facts.index), value_set=arrow_strings(frame["uid"]))
     facts["ligne"] = pc.fill_null(rows, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     return facts
 
@@ -202,7 +202,7 @@ def _per_uid(uids: pd.Series, columns: dict[str, pd.Series]) -> pd.DataFrame:
     does). Rows sorted by uid (the titulaires table) are grouped by the number of their run of neighbours, an
     integer, rather than by hashing their text uids (a national million of suppliers: 1.3-1.9 s → 0.6-0.8 s)."""
     keys, index = uids, None
-    same = sorted_keys.repeated_in_order([_arrow_strings(uids)])
+    same = sorted_keys.repeated_in_order([arrow_strings(uids)])
     if same is not None:
         starts = np.flatnonzero(np.concatenate([[True], ~same]))
         keys = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(uids))))
@@ -212,11 +212,6 @@ def _per_uid(uids: pd.Series, columns: dict[str, pd.Series]) -> pd.DataFrame:
     if index is not None:
         facts.index = index
     return facts
-
-
-def _arrow_strings(values: pd.Series | pd.Index) -> pa.Array:
-    """The values' Arrow data (no conversion through Python objects, which cost seconds per million)."""
-    return pa.chunked_array([pa.array(values.astype("string").array)]).cast(pa.string()).combine_chunks()
 
 
 def _supplier_measures(rows: pd.DataFrame, facts: pd.DataFrame | None, innovative_smes: set[str] | None) -> list[dict]:

@@ -47,6 +47,7 @@ import pyarrow.compute as pc
 import pyarrow.feather as feather
 
 from .. import schemas
+from ..arrow_codes import arrow_strings
 from ..files import atomic_write_bytes
 from ..tables import uid_order
 from . import values
@@ -263,10 +264,6 @@ class Writer:
             shutil.rmtree(self.state, ignore_errors=True)
 
 
-def _uid_array(frame: pd.DataFrame) -> pa.Array:
-    return pa.array(frame["uid"].astype("string").array)
-
-
 def _without(batch: MarchesBatch, column: str) -> MarchesBatch:
     return MarchesBatch(batch.frame.drop(columns=[column]), batch.links)
 
@@ -276,9 +273,9 @@ def splice(history: History, new: MarchesBatch, date_key: str, amount_key: str,
     """The consolidation of the history's records plus ``new`` ones, as consolidate_batch gives it on all of them,
     and the decisions known for its kept rows (missing where the row is new or changed)."""
     old = history.consolidation
-    touched = pc.unique(_uid_array(new.frame))
-    in_kept = pc.is_in(_uid_array(old.kept.frame), value_set=touched).to_numpy(zero_copy_only=False)
-    in_others = pc.is_in(_uid_array(old.others.frame), value_set=touched).to_numpy(zero_copy_only=False)
+    touched = pc.unique(arrow_strings(new.frame["uid"]))
+    in_kept = pc.is_in(arrow_strings(old.kept.frame["uid"]), value_set=touched).to_numpy(zero_copy_only=False)
+    in_others = pc.is_in(arrow_strings(old.others.frame["uid"]), value_set=touched).to_numpy(zero_copy_only=False)
     # Every record read of the touched uids: their kept rows and other records, then the new ones.
     again = concat([_without(take(old.kept, np.flatnonzero(in_kept)), "nb_versions_fusionnees"),
                     _without(take(old.others, np.flatnonzero(in_others)), "_fusionne"), new])
