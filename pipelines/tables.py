@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import schemas
+from .arrow_codes import arrow_strings
 from .decp.ingest import SOURCE
 
 _PANDAS_TYPES = {
@@ -111,7 +112,7 @@ def _by_uid(frame: pd.DataFrame) -> pd.DataFrame:
 
 def in_uid_order(uids: pd.Series) -> bool:
     """Whether the uids are already sorted (consolidation hands the contracts over in uid order)."""
-    values = pa.array(uids.astype("string").array)  # an Array, or a ChunkedArray after a concat
+    values = arrow_strings(uids)
     if len(values) < 2:
         return True
     if values.null_count:
@@ -164,7 +165,7 @@ def links_of(suppliers: list[list[tuple]]) -> pd.DataFrame:
 
 def uid_order(uids: pd.Series) -> np.ndarray:
     """Row numbers in uid order (stable; byte order of the UTF-8 text, which is the code points' order)."""
-    return np.asarray(pc.sort_indices(pa.array(uids.astype("string").array)))
+    return np.asarray(pc.sort_indices(arrow_strings(uids)))
 
 
 def titulaires_table(uids: pd.Series, links: pd.DataFrame) -> pd.DataFrame:

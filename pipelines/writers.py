@@ -42,7 +42,10 @@ def _arrow_column(series: pd.Series, arrow_type: pa.DataType) -> pa.ChunkedArray
     expected = _NATIVE.get(str(series.dtype))
     if expected is not None and expected(arrow_type) and len(series):
         try:
-            native = pa.chunked_array([pa.array(series.array)]).cast(arrow_type)  # a date with a time fails
+            native = pa.array(series.array)  # a ChunkedArray for a column concatenated from several: kept as is
+            # (pa.chunked_array([it]) would read its values one by one through Python)
+            native = (native if isinstance(native, pa.ChunkedArray) else pa.chunked_array([native])).cast(
+                arrow_type)  # a date with a time fails
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
         else:

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from pipelines import writers
+from pipelines.arrow_codes import arrow_strings
 from pipelines.tables import conform
 
 
@@ -90,3 +91,21 @@ def test_plain_decimal_equals_numpy_positional_formatting_on_random_values():
     expected = [np.format_float_positional(v, trim="-") for v in values]
     assert writers._plain_decimal(pa.chunked_array([pa.array(values[:50_000]), pa.array(values[50_000:])])) \
         .to_pylist() == expected
+
+
+def test_columns_concatenated_from_several_frames_give_the_generic_arrow_table():
+    # Each column then holds several Arrow chunks (the batches of the files read, the history state's pieces).
+    frame = pd.concat([_odd_marches(), _odd_marches(6), _odd_marches()], ignore_index=True)
+    assert pa.array(frame["objet"].array).num_chunks == 3
+    assert writers.to_arrow(frame, "marches").equals(_generic(frame, "marches"))
+
+
+def test_arrow_strings_of_a_column_in_several_chunks():
+    parts = [pd.Series(["b", None, "é"], dtype="string"), pd.Series(["a"], dtype="string"),
+             pd.Series([], dtype="string")]
+    column = pd.concat(parts, ignore_index=True)
+    assert pa.array(column.array).num_chunks > 1
+    strings = arrow_strings(column)
+    assert isinstance(strings, pa.Array) and strings.type == pa.string()
+    assert strings.to_pylist() == ["b", None, "é", "a"]
+    assert arrow_strings(pd.Series([3, None], dtype="Int64")).to_pylist() == ["3", None]

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import schemas
+from ..arrow_codes import arrow_strings
 from ..tables import MARCHES_COMPUTED, columns_of, links_of, marches_frame, uid_order
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def from_parts(rows: list[dict], blocks: list[Block]) -> MarchesBatch:
     # file order already; with blocks, the place in the file breaks ties.
     if not blocks:
         return take(whole, uid_order(frame["uid"]))
-    keys = pa.table({"uid": pa.array(frame["uid"].astype("string").array),
+    keys = pa.table({"uid": arrow_strings(frame["uid"]),
                      "position": frame["_position"].to_numpy(dtype=np.int64, na_value=-1)})
     return take(whole, np.asarray(pc.sort_indices(keys, [("uid", "ascending"), ("position", "ascending")])))
 

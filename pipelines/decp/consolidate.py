@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..arrow_codes import arrow_strings
 from ..sorted_keys import repeated_in_order
 from ..tables import uid_order
 from .batch import MarchesBatch, python_values, take
@@ -121,7 +122,7 @@ _VERSION_FIELDS = ("uid", "objet", "nb_modifications", "_derniere_modification",
 
 def _read_more_than_once(uids: pd.Series, order: np.ndarray) -> np.ndarray:
     """Row numbers (ascending) of the rows whose uid another row has too; ``order``: the rows in uid order."""
-    in_order = pa.array(uids.astype("string").array).take(pa.array(order))
+    in_order = arrow_strings(uids).take(pa.array(order))
     same = repeated_in_order([in_order])
     if same is None:  # fewer than two rows, or missing uids (one value for duplicated()): left to duplicated()
         return np.flatnonzero(uids.duplicated(keep=False).to_numpy())
