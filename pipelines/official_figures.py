@@ -34,6 +34,14 @@ def read_official(path: Path = OFFICIAL) -> pd.DataFrame:
     return frame.rename(columns={"valeur": "valeur_officielle"})
 
 
+def notification_days(dates: pd.Series) -> pd.Series:
+    """Each notification date at midnight (NaT where missing or unreadable). A date column is floored as it is:
+    formatting a million dates as text to read back their first ten characters took 0.45 s."""
+    if dates.dtype.kind == "M":
+        return dates.dt.floor("D")
+    return pd.to_datetime(dates.astype("string").str[:10], errors="coerce")
+
+
 def _headline(indicateurs: pd.DataFrame, famille: str, perimetre: str, mesure: str) -> pd.DataFrame:
     if indicateurs.empty:
         return indicateurs
@@ -75,7 +83,7 @@ def _compare(official: pd.Series, indicateurs: pd.DataFrame, marches: pd.DataFra
                 "ecart": round(value - float(official["valeur_officielle"]), 6), "explication": note}
     if kind == "r2122_9_1":
         start, end = (pd.Timestamp(d) for d in args)
-        notified = pd.to_datetime(marches["date_notification"].astype("string").str[:10], errors="coerce")
+        notified = notification_days(marches["date_notification"])
         signals = marches["innovation_signaux"].astype("string").fillna("")
         count = int((marches["innovant"].fillna(False).astype(bool) & signals.str.contains("r2122_9_1")
                      & (notified >= start) & (notified <= end)).sum())

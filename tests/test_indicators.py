@@ -8,7 +8,7 @@ import pytest
 
 from pipelines import pipeline
 from pipelines.indicators import SCOPES, amount_outlier, compute_indicators, cpv_division, departement
-from pipelines.official_figures import read_official
+from pipelines.official_figures import notification_days, read_official
 
 DECP_2019_CSV = "decp/decp2019-csv"
 DECP_2024 = "decp/decp2022-json"
@@ -253,3 +253,15 @@ def test_supplier_facts_by_runs_of_sorted_uids_are_those_of_grouping_by_uid():
         assert pd.isna(by_runs["pme"].iloc[0]) and by_runs["pme"].notna().sum() > 250
         assert 0 < by_runs["known"].sum() < len(by_runs)
         assert (frame["uid"].take(by_runs["ligne"]).to_numpy() == by_runs.index.to_numpy()).all()
+
+
+def test_notification_days_of_a_date_column_are_those_of_its_text():
+    """A datetime column is floored to the day; the same dates as text are read by their first ten characters:
+    both give the same days (times dropped, missing values NaT)."""
+    text = pd.Series(["2021-05-31", "2021-05-31 23:59:59", None, "2018-12-25", "pas une date", "2019-02-28 00:00:01"],
+                     dtype="string")
+    days = notification_days(text)
+    typed = pd.to_datetime(text, errors="coerce", format="mixed").astype("datetime64[s]")
+    assert typed.dtype.kind == "M" and typed.notna().sum() == 4
+    assert notification_days(typed).tolist() == days.tolist()
+    assert days.dt.strftime("%Y-%m-%d").tolist()[:2] == ["2021-05-31", "2021-05-31"]
