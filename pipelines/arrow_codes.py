@@ -15,8 +15,7 @@ def dictionary_codes(values: pd.Series) -> tuple[np.ndarray, pa.Array] | None:
     values, in order of first appearance, as pandas' factorize gives them. None for any other column."""
     if not isinstance(values.array, pd.arrays.ArrowStringArray):
         return None
-    array = pa.array(values.array)
-    encoded = pc.dictionary_encode(array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array)
+    encoded = pc.dictionary_encode(arrow_strings(values))
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
     return codes, encoded.dictionary
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -19,13 +18,9 @@ from pipelines.decp.ingest import InputFile, ingest_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import generate_decp  # noqa: E402
+from pipeline_bench import published_digests  # noqa: E402
 
 TODAY = dt.date(2026, 1, 15)
-
-
-def _data_digests(out: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((out / "data").iterdir())
-            if p.suffix in (".csv", ".parquet")}
 
 
 @pytest.fixture
@@ -59,7 +54,7 @@ def test_cached_run_publishes_the_same_files(real_data, tmp_path, monkeypatch, c
     pipeline.run_from_files(inputs, tmp_path / "cached")
     assert counted_reads == []  # every file came from the cache
     assert read_without_cache >= 15
-    assert _data_digests(tmp_path / "cached") == _data_digests(tmp_path / "uncached") == _data_digests(
+    assert published_digests(tmp_path / "cached") == published_digests(tmp_path / "uncached") == published_digests(
         tmp_path / "first")
 
 
@@ -75,7 +70,7 @@ def test_one_new_month_is_the_only_file_read(tmp_path, monkeypatch, counted_read
     assert counted_reads == ["corpus/decp-2026-01.json"]
     monkeypatch.setenv("ACHATS_CACHE_DIR", "off")
     pipeline.run_from_files([corpus], tmp_path / "full")
-    assert _data_digests(tmp_path / "incremental") == _data_digests(tmp_path / "full")
+    assert published_digests(tmp_path / "incremental") == published_digests(tmp_path / "full")
 
 
 def test_same_bytes_elsewhere_take_the_new_names(tmp_path, counted_reads):

@@ -3,14 +3,17 @@ reads, consolidates and classifies only what the new ones touch, and publishes w
 
 from __future__ import annotations
 
-import hashlib
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from pipelines import pipeline
 from pipelines.decp import history
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from pipeline_bench import published_digests  # noqa: E402  (the benchmark's "same publication")
 
 BUYER = "21590163800019"
 
@@ -54,11 +57,6 @@ def _new_month(folder: Path) -> None:
            _record("G", "Partenariat d'innovation pour un capteur"), {"id": "SANS-ACHETEUR", "objet": "x"})
 
 
-def _digests(out: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((out / "data").iterdir())
-            if p.suffix in (".csv", ".parquet")}
-
-
 @pytest.fixture
 def splices(monkeypatch):
     """How many contracts each run's splice received (one entry per run that reused a state)."""
@@ -76,7 +74,7 @@ def splices(monkeypatch):
 def _full(corpus: Path, out: Path, monkeypatch) -> dict[str, str]:
     monkeypatch.setenv("ACHATS_CACHE_DIR", "off")
     pipeline.run_from_files([corpus], out)
-    return _digests(out)
+    return published_digests(out)
 
 
 def test_a_new_month_is_spliced_into_the_history(tmp_path, monkeypatch, splices):
@@ -90,7 +88,7 @@ def test_a_new_month_is_spliced_into_the_history(tmp_path, monkeypatch, splices)
     pipeline.run_from_files([corpus], tmp_path / "again")  # the same files: nothing to read, nothing to splice
     assert splices == [4, 0]
     full = _full(corpus, tmp_path / "full", monkeypatch)
-    assert _digests(tmp_path / "month") == _digests(tmp_path / "again") == full
+    assert published_digests(tmp_path / "month") == published_digests(tmp_path / "again") == full
     marches = (tmp_path / "month" / "data" / "marches.csv").read_text(encoding="utf-8")
     assert "Lot 3 : couverture" in marches and "Partenariat d'innovation" in marches
     rejets = (tmp_path / "month" / "data" / "rejets.csv").read_text(encoding="utf-8")
@@ -114,7 +112,7 @@ def test_inputs_the_history_does_not_hold_are_all_read_again(tmp_path, monkeypat
     change(corpus)
     pipeline.run_from_files([corpus], tmp_path / "month")
     assert splices == []
-    assert _digests(tmp_path / "month") == _full(corpus, tmp_path / "full", monkeypatch)
+    assert published_digests(tmp_path / "month") == _full(corpus, tmp_path / "full", monkeypatch)
 
 
 def test_other_code_reads_everything_again(tmp_path, monkeypatch, splices):
@@ -195,5 +193,5 @@ def test_the_history_moved_elsewhere_takes_the_new_names(tmp_path, monkeypatch, 
     _new_month(moved)
     pipeline.run_from_files([moved], tmp_path / "month")
     assert splices == [4]
-    assert _digests(tmp_path / "month") == _full(moved, tmp_path / "full", monkeypatch)
+    assert published_digests(tmp_path / "month") == _full(moved, tmp_path / "full", monkeypatch)
     assert "ailleurs/decp-2024-01.json" in (tmp_path / "month" / "data" / "rejets.csv").read_text(encoding="utf-8")

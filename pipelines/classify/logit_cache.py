@@ -85,7 +85,7 @@ def _distinct_texts(texts: pd.Series) -> tuple[np.ndarray, pa.Array] | None:
     Python objects when the cache knows them all (they cost about a gigabyte at the run's peak)."""
     found = dictionary_codes(texts)
     if found is not None:
-        return found[0], found[1].cast(pa.string())
+        return found
     codes, uniques = pd.factorize(texts.astype(object), sort=False, use_na_sentinel=True)
     if not all(isinstance(t, str) for t in uniques):
         return None
